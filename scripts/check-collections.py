@@ -15,7 +15,10 @@ def main() -> int:
     wanted = yaml.safe_load((ROOT / "requirements.yml").read_text())["collections"]
     listing = subprocess.run(
         [str(Path(sys.executable).parent / "ansible-galaxy"), "collection", "list", "--format", "json"],
-        check=True, capture_output=True, text=True, cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     installed: dict[str, str] = {}
     for collections in json.loads(listing.stdout).values():

@@ -24,10 +24,15 @@ if _settings.metrics_enabled and _settings.workers > 1 and _settings.multiproc_d
 
 # --- socket and workers -------------------------------------------------------------------
 bind = [_settings.bind]  # HOST:PORT or unix:/path
-# Worker model (measured with bench/run.sh on 2 cores, nginx in front with upstream keepalive):
-# gthread keeps nginx's upstream connections open, so a request costs no accept/close and no
-# TCP handshake; a sync worker closes every connection. Two processes = one per core: the app
-# is CPU-bound Python and nginx shares the cores, so more processes only add switching.
+# Worker model, measured with bench/run.sh on 2 cores (nginx in front, upstream keepalive):
+# - gthread keeps nginx's upstream connections open (a sync worker closes every connection, so
+#   each request pays accept/close); idle keep-alive connections wait in the worker's poller,
+#   not in a thread.
+# - 1 thread per worker: the handlers never block (no I/O beyond /proc reads), so extra threads
+#   only add GIL hand-offs; 2 workers x 4 threads was ~30% slower than 2 x 1.
+# - 2 processes = one per core: the app is CPU-bound Python and nginx shares the cores; 3 sync
+#   workers were no faster than 2.
+# - unix socket or 127.0.0.1: within noise once connections are kept alive.
 workers = _settings.workers
 worker_class = _settings.worker_class
 threads = _settings.threads
@@ -37,6 +42,11 @@ keepalive = _settings.keepalive  # seconds an idle keep-alive connection stays o
 max_requests = _settings.max_requests  # 0 = never recycle workers
 max_requests_jitter = _settings.max_requests_jitter
 backlog = 2048
+# The worker heartbeat touches a file on every loop turn: keep it on tmpfs, not on disk
+# (systemd's PrivateTmp=/tmp is on the root filesystem). gunicorn creates it with mkstemp and
+# unlinks it at once, so a shared directory is safe here.
+_SHM = "/dev/shm"  # noqa: S108
+worker_tmp_dir = _SHM if os.path.isdir(_SHM) else None
 proc_name = "webdemo"
 
 # Request limits: the API has short URLs and few headers; refuse anything far beyond that.

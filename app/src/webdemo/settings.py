@@ -60,7 +60,9 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum:
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float, minimum: float, maximum: float) -> float:
+def _float(
+    env: Mapping[str, str], name: str, default: float, minimum: float, maximum: float
+) -> float:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -105,7 +107,7 @@ class Settings:
     bind: str = "127.0.0.1:8000"  # WEBDEMO_BIND
     workers: int = 2  # WEBDEMO_WORKERS
     worker_class: str = "gthread"  # WEBDEMO_WORKER_CLASS
-    threads: int = 2  # WEBDEMO_THREADS
+    threads: int = 1  # WEBDEMO_THREADS
     timeout: int = 30  # WEBDEMO_TIMEOUT
     graceful_timeout: int = 30  # WEBDEMO_GRACEFUL_TIMEOUT
     keepalive: int = 5  # WEBDEMO_KEEPALIVE
@@ -126,7 +128,9 @@ class Settings:
         access_log = _str(environ, "WEBDEMO_ACCESS_LOG", "off")
         multiproc_dir = environ.get("PROMETHEUS_MULTIPROC_DIR") or None
         if multiproc_dir is not None and not os.path.isabs(multiproc_dir):
-            raise ValueError(f"PROMETHEUS_MULTIPROC_DIR must be an absolute path, got {multiproc_dir!r}")
+            raise ValueError(
+                f"PROMETHEUS_MULTIPROC_DIR must be an absolute path, got {multiproc_dir!r}"
+            )
         return cls(
             info_enabled=_bool(environ, "WEBDEMO_INFO_ENABLED", True),
             metrics_enabled=_bool(environ, "WEBDEMO_METRICS_ENABLED", True),
@@ -137,7 +141,7 @@ class Settings:
             bind=_bind(environ, "WEBDEMO_BIND", "127.0.0.1:8000"),
             workers=_int(environ, "WEBDEMO_WORKERS", default_workers(), 1, 64),
             worker_class=_choice(environ, "WEBDEMO_WORKER_CLASS", "gthread", WORKER_CLASSES),
-            threads=_int(environ, "WEBDEMO_THREADS", 2, 1, 64),
+            threads=_int(environ, "WEBDEMO_THREADS", 1, 1, 64),
             timeout=_int(environ, "WEBDEMO_TIMEOUT", 30, 1, 3600),
             graceful_timeout=_int(environ, "WEBDEMO_GRACEFUL_TIMEOUT", 30, 1, 3600),
             keepalive=_int(environ, "WEBDEMO_KEEPALIVE", 5, 0, 3600),

@@ -1,0 +1,117 @@
+"""Routes and JSON error handling, calling the WSGI app in-process."""
+
+import time
+
+import pytest
+
+from tests.wsgi_client import call
+
+
+def test_health_returns_success_json(app):
+    res = call(app, "/api/v1/health")
+    assert res.status == 200
+    assert res.headers["content-type"].startswith("application/json")
+    assert res.json() == {"success": True}
+
+
+def test_head_health_has_no_body(app):
+    res = call(app, "/api/v1/health", method="HEAD")
+    assert res.status == 200
+    assert res.body == b""
+
+
+def test_info_has_os_facts_with_types(app):
+    res = call(app, "/api/v1/info")
+    assert res.status == 200
+    assert res.headers["content-type"].startswith("application/json")
+    data = res.json()
+    expected = {
+        "name": str,
+        "release": str,
+        "hostname": str,
+        "totalMem": int,
+        "freeMem": int,
+        "cpuCount": int,
+        "loadAverage": list,
+        "uptimeSeconds": int,
+        "version": str,
+        "python": str,
+    }
+    assert set(data) == set(expected)
+    for key, typ in expected.items():
+        assert isinstance(data[key], typ), key
+    assert data["name"] == "Linux"
+    assert 0 < data["freeMem"] <= data["totalMem"]
+    assert len(data["loadAverage"]) == 3
+    assert data["version"] == "0.1.0"
+
+
+def test_info_disabled_is_the_same_404_as_an_unknown_route(make_app):
+    app = make_app(WEBDEMO_INFO_ENABLED="false")
+    disabled = call(app, "/api/v1/info")
+    unknown = call(app, "/api/v1/nothing-here")
+    assert disabled.status == unknown.status == 404
+    assert disabled.json() == unknown.json() == {"success": False, "error": "not found"}
+    assert disabled.headers == unknown.headers
+
+
+@pytest.mark.parametrize("path", ["/api/v1/users", "/", "/api/v1/health/x", "/%ff%fe"])
+def test_unknown_routes_are_json_404(app, path):
+    res = call(app, path)
+    assert res.status == 404
+    assert res.headers["content-type"].startswith("application/json")
+    assert res.json() == {"success": False, "error": "not found"}
+
+
+def test_wrong_method_is_405_with_allow(app):
+    res = call(app, "/api/v1/health", method="POST", body=b"{}")
+    assert res.status == 405
+    assert "GET" in res.headers["allow"]
+    assert res.json()["success"] is False
+
+
+def test_oversized_content_length_is_413(make_app):
+    app = make_app(WEBDEMO_MAX_BODY_BYTES="10")
+    assert call(app, "/api/v1/health", headers={"Content-Length": "10"}).status == 200
+    res = call(app, "/api/v1/health", headers={"Content-Length": "11"})
+    assert res.status == 413
+    assert res.json() == {"success": False, "error": "request body too large"}
+
+
+def test_default_body_limit_is_one_mib(app):
+    assert call(app, "/api/v1/health", headers={"Content-Length": str(1 << 20)}).status == 200
+    assert call(app, "/api/v1/health", headers={"Content-Length": str((1 << 20) + 1)}).status == 413
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "1e3", "+5"])
+def test_malformed_content_length_is_400(app, value):
+    res = call(app, "/api/v1/health", headers={"Content-Length": value})
+    assert res.status == 400
+    assert res.json() == {"success": False, "error": "invalid Content-Length header"}
+
+
+def _boom():
+    raise RuntimeError("secret detail")
+
+
+def test_unexpected_exception_is_json_500_without_traceback(app):
+    app.get("/boom", callback=_boom)
+    res = call(app, "/boom")
+    assert res.status == 500
+    assert res.json() == {"success": False, "error": "internal server error"}
+    assert b"secret" not in res.body and b"Traceback" not in res.body
+    assert "RuntimeError: secret detail" in res.errors  # logged to wsgi.errors
+
+
+def test_test_delay_is_applied_only_with_allow_flag(make_app):
+    app = make_app(WEBDEMO_TEST_DELAY_SECONDS="0.2", WEBDEMO_ALLOW_TEST_DELAY="true")
+    start = time.perf_counter()
+    assert call(app, "/api/v1/health").status == 200
+    assert time.perf_counter() - start >= 0.2
+
+
+def test_no_delay_by_default(app):
+    start = time.perf_counter()
+    for _ in range(20):
+        call(app, "/api/v1/health")
+    assert time.perf_counter() - start < 0.5

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The user's entry point, tested as the user runs it: site.yml brings up the local lab and deploys the stack;
+# a second run must report changed=0 on every host; then the API must answer on the published port.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+log_dir=$(mktemp -d)
+
+for run in 1 2; do
+  echo "-- site.yml run $run"
+  if ! ansible-playbook site.yml -i inventories/local >"$log_dir/run$run.log" 2>&1; then
+    tail -n 60 "$log_dir/run$run.log"
+    echo "lab-test: site.yml run $run failed" >&2
+    exit 1
+  fi
+  sed -n '/PLAY RECAP/,/^$/p' "$log_dir/run$run.log"
+done
+if grep -E '^[^ ].* changed=[1-9]' <(sed -n '/PLAY RECAP/,/^$/p' "$log_dir/run2.log"); then
+  echo "lab-test: the second run of site.yml changed something (not idempotent)" >&2
+  exit 1
+fi
+
+echo "-- requests through http://localhost:4000"
+test "$(curl -sS --max-time 5 http://localhost:4000/api/v1/health)" = '{"success": true}'
+hosts=$(for _ in $(seq 1 20); do curl -sS --max-time 5 http://localhost:4000/api/v1/info; echo; done |
+  python3 -c 'import json,sys; print(" ".join(sorted({json.loads(l)["hostname"] for l in sys.stdin if l.strip()})))')
+test "$hosts" = "web1 web2" || { echo "lab-test: lb reached '$hosts', expected both backends" >&2; exit 1; }
+test "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://localhost:4000/api/v1/users)" = 404
+echo "lab-test: OK (both backends behind lb, idempotent second run)"

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The whole test suite, in named stages. `scripts/test.sh` runs them all; `scripts/test.sh lint unit` runs some.
+#   lint      yamllint, ansible-lint (production profile), ruff
+#   unit      the app's pytest suite (unit + real gunicorn integration) and the roles' bad-input tests
+#   molecule  `molecule test` of roles/backend, roles/nginx and the stack (molecule/default)
+#   lab       site.yml on inventories/local twice (second run must change nothing), then requests on :4000
+# Exits non-zero when any stage fails. Needs scripts/setup.sh first.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1
+
+all_stages=(lint unit molecule lab)
+stages=("$@")
+((${#stages[@]})) || stages=("${all_stages[@]}")
+
+stage_lint() {
+  yamllint -s . &&
+    ansible-lint --profile production --offline &&
+    ruff check . &&
+    ruff format --check .
+}
+
+stage_unit() {
+  pytest -q -p no:cacheprovider app/tests tests
+}
+
+stage_molecule() {
+  local dir
+  for dir in roles/backend roles/nginx .; do
+    echo "-- molecule test in $dir"
+    (cd "$dir" && molecule test) || return 1
+  done
+}
+
+stage_lab() {
+  scripts/lab-test.sh
+}
+
+passed=0 failed=0 report=()
+for stage in "${stages[@]}"; do
+  if ! declare -F "stage_$stage" >/dev/null; then
+    echo "unknown stage: $stage (stages: ${all_stages[*]})" >&2
+    exit 2
+  fi
+  echo "==== stage $stage"
+  start=$SECONDS
+  if "stage_$stage"; then
+    passed=$((passed + 1)) report+=("PASS $stage $((SECONDS - start))s")
+  else
+    failed=$((failed + 1)) report+=("FAIL $stage $((SECONDS - start))s")
+  fi
+done
+echo "==== summary"
+printf '%s\n' "${report[@]}"
+echo "stages: $passed passed, $failed failed"
+((failed == 0))

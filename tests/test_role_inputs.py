@@ -1,0 +1,80 @@
+"""Bad inventory variables fail the play before it touches a host, with the variable named.
+
+Each case runs a real `ansible-playbook` on the controller, limited to the roles' preflight (argument specs are
+validated first, always); a passing case would be a bug, so none is allowed to reach the install tasks.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+
+
+def run_role(tmp_path, role, role_vars):
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "name": "Preflight",
+                    "hosts": "all",
+                    "gather_facts": False,
+                    "roles": [{"role": role, "vars": role_vars}],
+                }
+            ]
+        )
+    )
+    return subprocess.run(
+        [
+            str(ANSIBLE_PLAYBOOK),
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            str(playbook),
+            "--tags",
+            f"{role}_preflight",
+            "-e",
+            "ansible_python_interpreter=" + sys.executable,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("role", "role_vars", "named"),
+    [
+        ("backend", {"backend_workers": "many"}, "backend_workers"),
+        ("backend", {"backend_worker_class": "eventlet"}, "backend_worker_class"),
+        ("backend", {"backend_info_enabled": "perhaps"}, "backend_info_enabled"),
+        ("backend", {"backend_workers": 0}, "backend_workers=0"),
+        ("backend", {"backend_bind": "somewhere"}, "backend_bind=somewhere"),
+        ("backend", {"backend_test_delay_seconds": 0.5}, "backend_allow_test_delay"),
+        ("backend", {"backend_source_dir": "/nonexistent"}, "backend_source_dir=/nonexistent"),
+        ("nginx", {"nginx_mode": "proxy"}, "nginx_mode"),
+        ("nginx", {"nginx_mode": "backend", "nginx_listen_port": "eighty"}, "nginx_listen_port"),
+        ("nginx", {"nginx_mode": "backend", "nginx_info_allowed_networks": ["intranet"]}, "intranet"),
+        ("nginx", {"nginx_mode": "lb", "nginx_lb_backend_hosts": []}, "nginx_lb_backend_hosts"),
+        ("common", {"common_apt_cache_valid_time": "soon"}, "common_apt_cache_valid_time"),
+    ],
+)
+def test_bad_variable_fails_before_any_change(tmp_path, role, role_vars, named):
+    result = run_role(tmp_path, role, role_vars)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert named in output, output
+    assert "changed=0" in output, output
+
+
+def test_valid_variables_pass_the_preflight(tmp_path):
+    result = run_role(tmp_path, "backend", {"backend_workers": 4, "backend_bind": "127.0.0.1:8000"})
+    assert result.returncode == 0, result.stdout + result.stderr
