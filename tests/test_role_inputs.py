@@ -56,7 +56,7 @@ def run_role(tmp_path, role, role_vars):
         ("backend", {"backend_workers": "many"}, "backend_workers"),
         ("backend", {"backend_worker_class": "eventlet"}, "backend_worker_class"),
         ("backend", {"backend_info_enabled": "perhaps"}, "backend_info_enabled"),
-        ("backend", {"backend_workers": 0}, "backend_workers=0"),
+        ("backend", {"backend_workers": -1}, "backend_workers=-1"),
         ("backend", {"backend_bind": "somewhere"}, "backend_bind=somewhere"),
         ("backend", {"backend_test_delay_seconds": 0.5}, "backend_allow_test_delay"),
         ("backend", {"backend_source_dir": "/nonexistent"}, "backend_source_dir=/nonexistent"),
