@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # The user's entry point, tested as the user runs it: site.yml brings up the local lab and deploys the stack;
 # a second run must report changed=0 on every host; then the API must answer on the published port.
+# The lab is destroyed first (a clean start) and left running afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 log_dir=$(mktemp -d)
+
+# Start from nothing, as a new user does (only the lab's own containers are removed); the lab stays up afterwards.
+ansible-playbook playbooks/lab-destroy.yml -i inventories/local >"$log_dir/destroy.log" 2>&1 ||
+  { tail -n 30 "$log_dir/destroy.log"; exit 1; }
 
 for run in 1 2; do
   echo "-- site.yml run $run"
