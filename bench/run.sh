@@ -17,7 +17,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
-PYTHON="${PYTHON:-$ROOT/.venv-app/bin/python}"
+PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 DURATION="${DURATION:-10s}"
 WARMUP="${WARMUP:-2s}"
 ROUNDS="${ROUNDS:-3}"                 # rounds, targets interleaved; the median is reported

@@ -15,10 +15,12 @@ stages=("$@")
 ((${#stages[@]})) || stages=("${all_stages[@]}")
 
 stage_lint() {
-  yamllint -s . &&
-    ansible-lint --profile production --offline &&
-    ruff check . &&
-    ruff format --check .
+  local status=0
+  yamllint -s . || status=1
+  ansible-lint --profile production --offline --nocolor || status=1
+  ruff check . || status=1
+  ruff format --check . || status=1
+  return $status
 }
 
 stage_unit() {

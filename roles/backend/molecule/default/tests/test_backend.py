@@ -2,12 +2,14 @@
 
 import json
 import re
+import shlex
 
 SOCKET = "/run/webdemo.sock"
 
 
 def curl(host, path, *args):
-    cmd = host.run("curl -sS --max-time 5 --unix-socket %s %s http://localhost%s", SOCKET, " ".join(args), path)
+    command = ["curl", "-sS", "--max-time", "5", "--unix-socket", SOCKET, *args, "http://localhost" + path]
+    cmd = host.run(" ".join(shlex.quote(arg) for arg in command))
     assert cmd.rc == 0, cmd.stderr
     return cmd.stdout
 
@@ -48,7 +50,7 @@ def test_info_has_the_os_facts(host):
 
 
 def test_unknown_route_is_json_404(host):
-    out = curl(host, "/api/v1/users", "-w", "'\\n%{http_code}'")
+    out = curl(host, "/api/v1/users", "-w", "\\n%{http_code}")
     body, status = out.rsplit("\n", 1)
     assert status == "404"
     assert json.loads(body)["success"] is False

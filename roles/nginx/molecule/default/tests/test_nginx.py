@@ -2,10 +2,9 @@
 
 import json
 import os
+import shlex
 import subprocess
 from pathlib import Path
-
-import shlex
 
 import pytest
 

@@ -1,0 +1,351 @@
+#!/usr/bin/env python3
+"""Generate the webdemo Grafana dashboards (stdlib only, deterministic output).
+
+    python3 roles/grafana/files/generate_dashboards.py          # (re)write files/dashboards/*.json
+    python3 roles/grafana/files/generate_dashboards.py --check  # exit 1 when a committed file is out of date
+
+Every panel shows a latency, a rate, a ratio or a total over the dashboard's range: never a raw counter.
+The app's histogram is `http_request_duration_seconds{method, path, status_code}` (path = route template).
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+OUT_DIR = Path(__file__).resolve().parent / "dashboards"
+DATASOURCE = {"type": "prometheus", "uid": "PBFA97CFB590B2093"}
+METRIC = "http_request_duration_seconds"
+# Template variables: every backend query is filtered by them ("All" = the regex .*).
+SEL = 'job=~"$job", instance=~"$instance"'
+RATE = "$__rate_interval"
+QUANTILES = (0.5, 0.95, 0.99)
+
+
+def sel(extra=""):
+    return "{" + SEL + (", " + extra if extra else "") + "}"
+
+
+def target(expr, legend, ref, *, instant=False, table=False):
+    tgt = {
+        "datasource": DATASOURCE,
+        "editorMode": "code",
+        "expr": expr,
+        "legendFormat": legend,
+        "range": not instant,
+        "instant": instant,
+        "refId": ref,
+    }
+    if table:
+        tgt["format"] = "table"
+    return tgt
+
+
+def refs():
+    return iter("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def quantile(q, by):
+    return f"histogram_quantile({q}, sum by (le, {by}) (rate({METRIC}_bucket{sel()}[{RATE}])))"
+
+
+def timeseries(title, description, targets, unit, grid, *, stack=False, max_value=None):
+    defaults = {
+        "unit": unit,
+        "min": 0,
+        "custom": {
+            "drawStyle": "line",
+            "lineWidth": 1,
+            "fillOpacity": 10 if not stack else 60,
+            "showPoints": "never",
+            "spanNulls": False,
+            "stacking": {"mode": "normal" if stack else "none", "group": "A"},
+        },
+    }
+    if max_value is not None:
+        defaults["max"] = max_value
+    return {
+        "type": "timeseries",
+        "title": title,
+        "description": description,
+        "datasource": DATASOURCE,
+        "gridPos": grid,
+        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "options": {
+            "legend": {"displayMode": "table", "placement": "bottom", "calcs": ["mean", "max", "lastNotNull"]},
+            "tooltip": {"mode": "multi", "sort": "desc"},
+        },
+        "targets": targets,
+    }
+
+
+def stat(title, description, expr, color, grid, *, mappings=None, legend="", unit="short"):
+    return {
+        "type": "stat",
+        "title": title,
+        "description": description,
+        "datasource": DATASOURCE,
+        "gridPos": grid,
+        "fieldConfig": {
+            "defaults": {
+                "unit": unit,
+                "decimals": 0,
+                "color": {"mode": "fixed", "fixedColor": color} if color else {"mode": "thresholds"},
+                "mappings": mappings or [],
+                "thresholds": {
+                    "mode": "absolute",
+                    "steps": [{"color": "red", "value": None}, {"color": "green", "value": 1}],
+                },
+            },
+            "overrides": [],
+        },
+        "options": {
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "colorMode": "background",
+            "graphMode": "none",
+            "justifyMode": "center",
+            "textMode": "value_and_name" if legend else "value",
+            "orientation": "auto",
+        },
+        "targets": [target(expr, legend, "A", instant=True)],
+    }
+
+
+def row(title, y):
+    return {
+        "type": "row",
+        "title": title,
+        "collapsed": False,
+        "gridPos": {"h": 1, "w": 24, "x": 0, "y": y},
+        "panels": [],
+    }
+
+
+def api_latency():
+    panels = []
+    y = 0
+    panels.append(row("Latency", y))
+    y += 1
+
+    ids = refs()
+    latency_targets = [target(quantile(q, "job"), f"p{round(q * 100)} {{{{job}}}}", next(ids)) for q in QUANTILES] + [
+        target(
+            f"sum by (job) (rate({METRIC}_sum{sel()}[{RATE}]))\n  / sum by (job) (rate({METRIC}_count{sel()}[{RATE}]))",
+            "mean {{job}}",
+            next(ids),
+        )
+    ]
+    panels.append(
+        timeseries(
+            "Response Latency",
+            "p50/p95/p99 of every request per job (histogram_quantile over the buckets' rates), and the mean "
+            "(rate of the durations' sum / rate of the request count).",
+            latency_targets,
+            "s",
+            {"h": 9, "w": 12, "x": 0, "y": y},
+        )
+    )
+    ids = refs()
+    panels.append(
+        timeseries(
+            "p50/p95/p99 per route",
+            "Latency quantiles per route template (path label).",
+            [target(quantile(q, "path"), f"p{round(q * 100)} {{{{path}}}}", next(ids)) for q in QUANTILES],
+            "s",
+            {"h": 9, "w": 12, "x": 12, "y": y},
+        )
+    )
+    y += 9
+
+    panels.append(row("Traffic and errors", y))
+    y += 1
+    panels.append(
+        timeseries(
+            "Request rate",
+            "Requests per second per route template.",
+            [target(f"sum by (path) (rate({METRIC}_count{sel()}[{RATE}]))", "{{path}}", "A")],
+            "reqps",
+            {"h": 8, "w": 8, "x": 0, "y": y},
+        )
+    )
+    all_rate = f"sum by (job) (rate({METRIC}_count{sel()}[{RATE}]))"
+    errors_sel = sel('status_code=~"5.."')
+    errors_rate = f"sum by (job) (rate({METRIC}_count{errors_sel}[{RATE}]))"
+    panels.append(
+        timeseries(
+            "Error ratio",
+            "Share of responses with a 5xx status per job (0 while there is traffic and no 5xx).",
+            [target(f"({errors_rate}\n  or {all_rate} * 0)\n/ {all_rate}", "5xx {{job}}", "A")],
+            "percentunit",
+            {"h": 8, "w": 8, "x": 8, "y": y},
+            max_value=1,
+        )
+    )
+    panels.append(
+        timeseries(
+            "APIs <> StatusCode",
+            "Requests per second per route template and status code.",
+            [
+                target(
+                    f"sum by (path, status_code) (rate({METRIC}_count{sel()}[{RATE}]))",
+                    "{{path}} {{status_code}}",
+                    "A",
+                )
+            ],
+            "reqps",
+            {"h": 8, "w": 8, "x": 16, "y": y},
+            stack=True,
+        )
+    )
+    y += 8
+
+    panels.append(row("Totals over the dashboard's time range", y))
+    y += 1
+    colors = {"2": "green", "3": "blue", "4": "orange", "5": "red"}
+    for i, (klass, color) in enumerate(colors.items()):
+        class_sel = sel(f'status_code=~"{klass}.."')
+        expr = f"sum(increase({METRIC}_count{class_sel}[$__range]))"
+        if klass != "2":
+            # No response of that class in the range is a real 0; 2xx stays "No data" when there is no traffic.
+            expr += " or vector(0)"
+        panels.append(
+            stat(
+                f"{klass}xx responses",
+                f"Responses with a {klass}xx status over the dashboard's time range.",
+                expr,
+                color,
+                {"h": 5, "w": 4, "x": i * 4, "y": y},
+            )
+        )
+    panels.append(
+        stat(
+            "Backends up",
+            "Scrape health of each backend (job backend): 1 = scraped, 0 = down.",
+            'up{job="backend"}',
+            None,
+            {"h": 5, "w": 8, "x": 16, "y": y},
+            mappings=[
+                {
+                    "type": "value",
+                    "options": {"0": {"text": "DOWN", "color": "red"}, "1": {"text": "UP", "color": "green"}},
+                }
+            ],
+            legend="{{instance}}",
+        )
+    )
+    y += 5
+
+    panels.append(row("Alerts", y))
+    y += 1
+    panels.append(
+        {
+            "type": "table",
+            "title": "Firing alerts",
+            "description": "Prometheus' firing alerts (rules HighLatency, Up); Grafana evaluates no rule itself.",
+            "datasource": DATASOURCE,
+            "gridPos": {"h": 6, "w": 24, "x": 0, "y": y},
+            "fieldConfig": {"defaults": {}, "overrides": []},
+            "options": {"showHeader": True, "cellHeight": "sm"},
+            "transformations": [
+                {
+                    "id": "organize",
+                    "options": {"excludeByName": {"Time": True, "Value": True, "__name__": True, "alertstate": True}},
+                }
+            ],
+            "targets": [target('ALERTS{alertstate="firing"}', "", "A", instant=True, table=True)],
+        }
+    )
+
+    for panel_id, panel in enumerate(panels, start=1):
+        panel["id"] = panel_id
+
+    def variable(name, label, query):
+        return {
+            "type": "query",
+            "name": name,
+            "label": label,
+            "datasource": DATASOURCE,
+            "definition": query,
+            "query": {"query": query, "refId": f"PrometheusVariableQueryEditor-VariableQuery-{name}"},
+            "refresh": 2,
+            "includeAll": True,
+            "multi": True,
+            "allValue": ".*",
+            "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+            "sort": 1,
+            "hide": 0,
+            "options": [],
+            "regex": "",
+        }
+
+    return {
+        "annotations": {
+            "list": [
+                {
+                    "builtIn": 1,
+                    "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+                    "enable": True,
+                    "hide": True,
+                    "iconColor": "rgba(0, 211, 255, 1)",
+                    "name": "Annotations & Alerts",
+                    "type": "dashboard",
+                }
+            ]
+        },
+        "description": f"Latency, traffic and errors of the webdemo API, from its {METRIC} histogram.",
+        "editable": False,
+        "fiscalYearStartMonth": 0,
+        "graphTooltip": 1,
+        "id": None,
+        "links": [],
+        "panels": panels,
+        "refresh": "10s",
+        "schemaVersion": 39,
+        "tags": ["webdemo", "api"],
+        "templating": {
+            "list": [
+                variable("job", "Job", f"label_values({METRIC}_count, job)"),
+                variable("instance", "Instance", f'label_values({METRIC}_count{{job=~"$job"}}, instance)'),
+            ]
+        },
+        "time": {"from": "now-1h", "to": "now"},
+        "timepicker": {},
+        "timezone": "browser",
+        "title": "API Latency",
+        "uid": "webdemo-api-latency",
+        "version": 1,
+        "weekStart": "",
+    }
+
+
+DASHBOARDS = {"api-latency.json": api_latency}
+
+
+def render(build):
+    return json.dumps(build(), indent=2, sort_keys=True) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="fail when a committed dashboard is out of date")
+    parser.add_argument("--out-dir", type=Path, default=OUT_DIR)
+    args = parser.parse_args(argv)
+    stale = []
+    for name, build in DASHBOARDS.items():
+        path = args.out_dir / name
+        text = render(build)
+        if args.check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(str(path))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path}")
+    if stale:
+        print("out of date (run roles/grafana/files/generate_dashboards.py): " + ", ".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

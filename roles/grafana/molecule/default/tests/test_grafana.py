@@ -1,0 +1,101 @@
+"""The grafana role's host, checked from outside: provisioning, dashboard, and either the recorded skip or a
+running Grafana answering its API."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+MARKER = "/etc/grafana-webdemo/SKIPPED"
+ADMIN = ("admin", "molecule-Test-pw;1")  # converge.yml
+PROMETHEUS = {"type": "prometheus", "uid": "PBFA97CFB590B2093"}
+REPO_DASHBOARD = Path(__file__).resolve().parents[3] / "files" / "dashboards" / "api-latency.json"
+
+
+def skipped_reason(host):
+    marker = host.file(MARKER)
+    return marker.content_string.strip() if marker.exists else None
+
+
+def yaml_file(host, path):
+    file = host.file(path)
+    assert file.exists, path
+    assert file.user == "root"
+    return yaml.safe_load(file.content_string)
+
+
+def test_datasources_are_prometheus_default_and_alertmanager_without_grafana_rules(host):
+    sources = {
+        s["name"]: s for s in yaml_file(host, "/etc/grafana/provisioning/datasources/webdemo.yaml")["datasources"]
+    }
+    prom = sources["Prometheus"]
+    assert (prom["type"], prom["uid"], prom["url"], prom["isDefault"]) == (
+        "prometheus",
+        "PBFA97CFB590B2093",
+        "http://localhost:9090",
+        True,
+    )
+    assert prom["jsonData"]["manageAlerts"] is True
+    alertmanager = sources["Alertmanager"]
+    assert (alertmanager["type"], alertmanager["url"]) == ("alertmanager", "http://localhost:9093")
+    assert alertmanager["jsonData"] == {"implementation": "prometheus", "handleGrafanaManagedAlerts": False}
+
+
+def test_dashboard_provider_points_at_the_apis_folder(host):
+    (provider,) = yaml_file(host, "/etc/grafana/provisioning/dashboards/webdemo.yaml")["providers"]
+    assert provider["folder"] == "APIs"
+    assert provider["options"]["path"] == "/var/lib/grafana/dashboards/webdemo"
+    assert provider["allowUiUpdates"] is False
+
+
+def test_dashboard_is_the_repository_one_with_the_prometheus_datasource(host):
+    file = host.file("/var/lib/grafana/dashboards/webdemo/api-latency.json")
+    assert file.exists
+    assert file.content_string == REPO_DASHBOARD.read_text()
+    dashboard = json.loads(file.content_string)
+    assert dashboard["uid"] == "webdemo-api-latency"
+    assert dashboard["title"] == "API Latency"
+    for panel in dashboard["panels"]:
+        if panel["type"] != "row":
+            assert panel["datasource"] == PROMETHEUS, panel["title"]
+
+
+def test_skip_is_recorded_with_its_reason_or_grafana_is_installed(host):
+    reason = skipped_reason(host)
+    installed = host.package("grafana").is_installed
+    if reason is None:
+        assert installed
+        ini = host.file("/etc/grafana/grafana.ini")
+        assert ini.group == "grafana" and ini.mode == 0o640
+    else:
+        # Never a silent pass: a skip names its cause, and Grafana really is absent.
+        assert "not reachable" in reason or "no install candidate" in reason or "does not exist" in reason, reason
+        assert not installed
+        assert not host.file("/etc/grafana/grafana.ini").exists
+        ini = host.file("/etc/grafana-webdemo/grafana.ini")
+        assert ini.user == "root" and ini.mode == 0o600
+    text = ini.content_string
+    assert 'admin_password = """molecule-Test-pw;1"""' in text
+    for line in ("reporting_enabled = false", "check_for_updates = false", "allow_sign_up = false", "http_port = 3000"):
+        assert line in text
+
+
+def test_grafana_serves_its_health_datasource_and_dashboard(host):
+    reason = skipped_reason(host)
+    if reason is not None:
+        pytest.skip(f"Grafana binary not installable here: {reason}")
+    service = host.service("grafana-server")
+    assert service.is_enabled and service.is_running
+    health = json.loads(host.check_output("curl -sS --max-time 5 http://127.0.0.1:3000/api/health"))
+    assert health["database"] == "ok"
+
+    def api(path):
+        return json.loads(
+            host.check_output("curl -sS --max-time 5 -u %s http://127.0.0.1:3000%s", ":".join(ADMIN), path)
+        )
+
+    source = api("/api/datasources/uid/PBFA97CFB590B2093")
+    assert source["name"] == "Prometheus" and source["isDefault"] is True
+    found = api("/api/dashboards/uid/webdemo-api-latency")
+    assert found["meta"]["folderTitle"] == "APIs"
