@@ -9,8 +9,9 @@ root=$PWD
 say() { printf '\n== setup: %s\n' "$*"; }
 
 # Debian packages: the Docker engine, debootstrap for the base image, wrk + nginx for the benchmark,
-# python3-venv for the virtualenv.
-apt_packages=(docker.io debootstrap python3-venv wrk nginx-light curl)
+# python3-venv for the virtualenv; prometheus + prometheus-alertmanager for promtool/amtool and the PromQL tests
+# (installing them starts nothing where systemd is not PID 1).
+apt_packages=(docker.io debootstrap python3-venv wrk nginx-light curl prometheus prometheus-alertmanager)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
@@ -20,6 +21,11 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get -o DPkg::Lock::Timeout=300 update -q
   apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${missing[@]}"
+  # The controller only needs promtool/amtool: where systemd runs, keep the packaged services from holding the
+  # ports the lab publishes (9090, 9093).
+  if [[ -d /run/systemd/system ]]; then
+    systemctl disable --now prometheus prometheus-alertmanager 2>/dev/null || true
+  fi
 else
   say "Debian packages present"
 fi

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, in named stages. `scripts/test.sh` runs them all; `scripts/test.sh lint unit` runs some.
 #   lint      yamllint, ansible-lint (production profile), ruff
-#   unit      the app's pytest suite (unit + real gunicorn integration) and the roles' bad-input tests
-#   molecule  `molecule test` of roles/backend, roles/nginx and the stack (molecule/default)
-#   lab       site.yml on inventories/local twice (second run must change nothing), then requests on :4000
+#   unit      the app's pytest suite (unit + real gunicorn integration), the roles' bad-input tests, promtool
+#             unit tests of the alert rules, the PromQL checker against a real Prometheus
+#   molecule  `molecule test` of every role scenario and of the stack (molecule/default)
+#   lab       site.yml on inventories/local twice (second run must change nothing), requests on :4000, then
+#             tests/lab: every dashboard/rule query against the lab's Prometheus, alerts delivered end to end
 # Exits non-zero when any stage fails. Needs scripts/setup.sh first.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -24,19 +26,19 @@ stage_lint() {
 }
 
 stage_unit() {
-  pytest -q -p no:cacheprovider app/tests tests
+  pytest -q -p no:cacheprovider app/tests tests --ignore=tests/lab
 }
 
 stage_molecule() {
   local dir
-  for dir in roles/backend roles/nginx .; do
+  for dir in roles/backend roles/nginx roles/prometheus roles/alertmanager roles/grafana .; do
     echo "-- molecule test in $dir"
     (cd "$dir" && molecule test) || return 1
   done
 }
 
 stage_lab() {
-  scripts/lab-test.sh
+  scripts/lab-test.sh && pytest -q -p no:cacheprovider -s tests/lab
 }
 
 passed=0 failed=0 report=()

@@ -1,0 +1,61 @@
+# The webdemo API image: gunicorn (the app's own webdemo.gunicorn_conf) as uid 10001 on 0.0.0.0:8000.
+#
+# BASE_IMAGE: any Debian bookworm image. The default is the lab's own debootstrap image (scripts/build-base-image.sh):
+# no registry is reachable on the lab machines. The release workflow passes debian:bookworm-slim. Both stages use the
+# same base, so the virtualenv built in the first runs unchanged in the second (same /usr/bin/python3 3.11).
+#
+#   scripts/build-image.sh     # prepares .cache/image-wheels, then docker build (a bare `docker build .` needs that dir)
+#   docker run --read-only --tmpfs /tmp --tmpfs /run/webdemo -p 127.0.0.1:8000:8000 webdemo:dev
+ARG BASE_IMAGE=webdemo-lab-base:bookworm
+
+FROM ${BASE_IMAGE} AS build
+ENV DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+# python3-venv brings ensurepip (pip) for the virtualenv; the lab base has python3 without it, slim has neither.
+RUN apt-get update -q \
+    && apt-get install -y -q --no-install-recommends python3 python3-venv \
+    && rm -rf /var/lib/apt/lists/*
+# The wheelhouse (the app's wheel + the exact pins of app/requirements.txt, cp311 manylinux) is prepared on the build
+# host by scripts/build-image.sh / the release workflow: the build itself never reaches PyPI (on the lab machines PyPI
+# is only reachable through the host's TLS-inspecting proxy, whose CA the image does not and should not carry).
+COPY app/requirements.txt /src/requirements.txt
+COPY .cache/image-wheels/ /src/wheels/
+RUN python3 -m venv /opt/webdemo/venv \
+    && /opt/webdemo/venv/bin/pip install -q --require-virtualenv --no-index --find-links /src/wheels \
+       -r /src/requirements.txt webdemo \
+    && /opt/webdemo/venv/bin/pip uninstall -q -y setuptools pip \
+    && /opt/webdemo/venv/bin/python -c "import webdemo.wsgi, gunicorn, prometheus_client, psutil"
+
+FROM ${BASE_IMAGE}
+ENV DEBIAN_FRONTEND=noninteractive
+# python3 only (no venv/pip at run time); the lab base already has it, debian:bookworm-slim does not.
+# The entrypoint creates PROMETHEUS_MULTIPROC_DIR inside an empty tmpfs/emptyDir mounted over /run/webdemo, then execs
+# the command, so gunicorn is PID 1 and gets SIGTERM directly.
+RUN if ! command -v python3 >/dev/null; then \
+        apt-get update -q && apt-get install -y -q --no-install-recommends python3 \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi \
+    && groupadd --system --gid 10001 webdemo \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \
+       --shell /usr/sbin/nologin webdemo \
+    && install -d -o 10001 -g 10001 -m 0750 /run/webdemo /run/webdemo/prometheus \
+    && printf '%s\n' '#!/bin/sh' 'set -eu' \
+       'if [ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then mkdir -p "$PROMETHEUS_MULTIPROC_DIR"; fi' 'exec "$@"' \
+       >/usr/local/bin/webdemo-entrypoint \
+    && chmod 0755 /usr/local/bin/webdemo-entrypoint
+COPY --from=build /opt/webdemo/venv /opt/webdemo/venv
+
+# Settings (app/README.md); Kubernetes overrides them from the chart's ConfigMap.
+ENV PATH=/opt/webdemo/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    WEBDEMO_BIND=0.0.0.0:8000 \
+    WEBDEMO_WORKERS=2 \
+    PROMETHEUS_MULTIPROC_DIR=/run/webdemo/prometheus
+
+USER 10001:10001
+EXPOSE 8000
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/v1/health', timeout=2)"]
+ENTRYPOINT ["/usr/local/bin/webdemo-entrypoint"]
+CMD ["gunicorn", "-c", "python:webdemo.gunicorn_conf", "webdemo.wsgi:app"]

@@ -1,0 +1,79 @@
+{{/* Names ---------------------------------------------------------------------------------------------------- */}}
+{{- define "webdemo.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "webdemo.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Every object of the release lives in this namespace. */}}
+{{- define "webdemo.namespace" -}}
+{{- default .Release.Namespace .Values.namespaceOverride -}}
+{{- end -}}
+
+{{- define "webdemo.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "webdemo.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "webdemo.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "webdemo.labels" -}}
+helm.sh/chart: {{ include "webdemo.chart" . }}
+{{ include "webdemo.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{- define "webdemo.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "webdemo.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "webdemo.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag | toString) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "webdemo.secretName" -}}
+{{- default (include "webdemo.fullname" .) .Values.externalSecret.targetName -}}
+{{- end -}}
+
+{{/*
+Cross-field checks values.schema.json cannot express (JSON Schema does not compare two values). Included by the
+Deployment, so `helm template`, `helm lint` and `helm install` all stop here with the message.
+*/}}
+{{- define "webdemo.validate" -}}
+{{- $v := .Values -}}
+{{- if and $v.autoscaling.enabled (gt (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas)) -}}
+{{- fail (printf "values: autoscaling.minReplicas (%d) must not exceed autoscaling.maxReplicas (%d)" (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas)) -}}
+{{- end -}}
+{{- $needed := add (int $v.preStopSleepSeconds) (int $v.config.gracefulTimeout) -}}
+{{- if le (int $v.terminationGracePeriodSeconds) $needed -}}
+{{- fail (printf "values: terminationGracePeriodSeconds (%d) must exceed preStopSleepSeconds + config.gracefulTimeout (%d), or Kubernetes kills in-flight requests" (int $v.terminationGracePeriodSeconds) $needed) -}}
+{{- end -}}
+{{- if and $v.config.metricsEnabled (gt (int $v.config.workers) 1) (not $v.metricsDir.path) -}}
+{{- fail "values: metricsDir.path is required with config.metricsEnabled and more than one worker (PROMETHEUS_MULTIPROC_DIR)" -}}
+{{- end -}}
+{{- if and $v.podDisruptionBudget.enabled (hasKey $v.podDisruptionBudget "maxUnavailable") (hasKey $v.podDisruptionBudget "minAvailable") -}}
+{{- fail "values: podDisruptionBudget takes maxUnavailable or minAvailable, not both" -}}
+{{- end -}}
+{{- end -}}

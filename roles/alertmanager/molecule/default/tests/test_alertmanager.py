@@ -1,0 +1,58 @@
+"""Alertmanager: hardened unit, no cluster port, webhook delivery for real, bad config refused."""
+
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+SCENARIO = Path(__file__).resolve().parent.parent
+
+
+def test_service_runs_without_a_cluster_listener(host):
+    assert host.service("prometheus-alertmanager").is_running
+    assert host.socket("tcp://0.0.0.0:9093").is_listening
+    assert not host.socket("tcp://0.0.0.0:9094").is_listening
+
+
+def test_sandbox_exposure_is_at_most_2_5(host):
+    out = host.check_output("systemd-analyze security --no-pager prometheus-alertmanager.service")
+    exposure = re.search(r"Overall exposure level for prometheus-alertmanager.service: ([0-9.]+)", out)
+    assert float(exposure.group(1)) <= 2.5, out
+
+
+def test_both_receiver_types_are_configured(host):
+    config = host.file("/etc/prometheus/alertmanager.yml").content_string
+    assert "webhook_configs" in config and "email_configs" in config
+
+
+def test_an_alert_reaches_the_webhook(host):
+    host.run("rm -f /var/lib/webhook-receiver/alerts.jsonl")
+    alert = [{"labels": {"alertname": "MoleculeProbe", "job": "molecule"}, "annotations": {"summary": "probe"}}]
+    host.check_output(
+        "curl -sS --fail --max-time 5 -H 'Content-Type: application/json' -d %s http://localhost:9093/api/v2/alerts",
+        json.dumps(alert),
+    )
+    deadline = time.monotonic() + 30
+    while not host.file("/var/lib/webhook-receiver/alerts.jsonl").exists:
+        assert time.monotonic() < deadline, "no notification reached the webhook receiver within 30 s"
+        time.sleep(0.5)
+    payload = json.loads(host.file("/var/lib/webhook-receiver/alerts.jsonl").content_string.splitlines()[0])["payload"]
+    assert payload["receiver"] == "test-webhook"
+    assert payload["alerts"][0]["labels"]["alertname"] == "MoleculeProbe"
+
+
+def test_rejected_config_fails_the_play_and_keeps_the_live_one(host):
+    before = host.file("/etc/prometheus/alertmanager.yml").sha256sum
+    play = subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(SCENARIO / "bad-config.yml")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert play.returncode != 0
+    assert "failed to validate" in play.stdout + play.stderr
+    assert host.file("/etc/prometheus/alertmanager.yml").sha256sum == before
+    assert host.service("prometheus-alertmanager").is_running

@@ -1,0 +1,44 @@
+"""Every PromQL expression of the Grafana dashboard and of the alert rules, evaluated against the lab's real
+Prometheus after real traffic: none may error, none may be empty unless listed here with the reason."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import PROMETHEUS, ROOT, prometheus_query, send_requests
+
+pytestmark = pytest.mark.usefixtures("lab_is_up")
+
+# Legitimately empty in a healthy lab: the rules' expressions only return series while an alert condition
+# holds, and ALERTS only while an alert is pending/firing.
+ALLOWED_EMPTY = ["ALERTS", "> 0.15", "< 1"]
+
+
+def test_every_dashboard_and_rule_expression_returns_data():
+    codes = send_requests(200, "/api/v1/health") + send_requests(100, "/api/v1/info") + send_requests(20, "/nope")
+    assert codes.count(200) == 300 and codes.count(404) == 20, codes
+    deadline = time.monotonic() + 60
+    while not prometheus_query(
+        'sum(rate(http_request_duration_seconds_count{path="/nope"}[1m]))'
+    ) and not prometheus_query('sum(rate(http_request_duration_seconds_count{status_code="404"}[1m])) > 0'):
+        assert time.monotonic() < deadline, "Prometheus did not see the traffic within 60 s"
+        time.sleep(2)
+    args = [sys.executable, str(ROOT / "scripts" / "check_promql.py"), "--prometheus", PROMETHEUS]
+    for allowed in ALLOWED_EMPTY:
+        args += ["--allow-empty", allowed]
+    rules = subprocess.run(
+        ["docker", "exec", "webdemo-lab-mon1", "cat", "/etc/prometheus/rules/webdemo.yml"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rules_file = ROOT / ".cache" / "lab-rules.yml"
+    rules_file.parent.mkdir(exist_ok=True)
+    rules_file.write_text(rules)
+    dashboards = sorted((ROOT / "roles" / "grafana" / "files" / "dashboards").glob("*.json"))
+    result = subprocess.run(
+        [*args, *map(str, dashboards), str(rules_file)], capture_output=True, text=True, timeout=120, check=False
+    )
+    print(result.stdout)
+    assert result.returncode == 0, result.stdout + result.stderr
