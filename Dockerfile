@@ -28,8 +28,9 @@ RUN python3 -m venv /opt/webdemo/venv \
 FROM ${BASE_IMAGE}
 ENV DEBIAN_FRONTEND=noninteractive
 # python3 only (no venv/pip at run time); the lab base already has it, debian:bookworm-slim does not.
-# The entrypoint creates PROMETHEUS_MULTIPROC_DIR inside an empty tmpfs/emptyDir mounted over /run/webdemo, then execs
-# the command, so gunicorn is PID 1 and gets SIGTERM directly.
+# The entrypoint creates PROMETHEUS_MULTIPROC_DIR inside an empty tmpfs mounted over /run/webdemo (docker gives the
+# tmpfs the mode of the image's directory, not its owner: hence 1777, like /tmp), then execs the command, so gunicorn
+# is PID 1 and gets SIGTERM directly. In Kubernetes the emptyDir is mounted at the directory itself (fsGroup 10001).
 RUN if ! command -v python3 >/dev/null; then \
         apt-get update -q && apt-get install -y -q --no-install-recommends python3 \
         && rm -rf /var/lib/apt/lists/*; \
@@ -37,7 +38,8 @@ RUN if ! command -v python3 >/dev/null; then \
     && groupadd --system --gid 10001 webdemo \
     && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \
        --shell /usr/sbin/nologin webdemo \
-    && install -d -o 10001 -g 10001 -m 0750 /run/webdemo /run/webdemo/prometheus \
+    && install -d -m 1777 /run/webdemo \
+    && install -d -o 10001 -g 10001 -m 0750 /run/webdemo/prometheus \
     && printf '%s\n' '#!/bin/sh' 'set -eu' \
        'if [ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then mkdir -p "$PROMETHEUS_MULTIPROC_DIR"; fi' 'exec "$@"' \
        >/usr/local/bin/webdemo-entrypoint \

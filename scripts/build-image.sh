@@ -2,6 +2,7 @@
 # Build the app's container image with the local Docker engine: webdemo:<git short sha> and webdemo:dev.
 #   scripts/build-image.sh                          # FROM the lab's own base image (no registry is reachable here)
 #   BASE_IMAGE=debian:bookworm-slim scripts/build-image.sh
+#   scripts/build-image.sh --wheels-only            # only the wheelhouse (.cache/image-wheels), for the release workflow
 # A dirty working tree is tagged <sha>-dirty, so a SHA tag always names exactly what is committed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,12 +12,6 @@ name=${WEBDEMO_IMAGE_NAME:-webdemo}
 sha=$(git rev-parse --short HEAD 2>/dev/null || echo nogit)
 if [[ -n "$(git status --porcelain -- Dockerfile .dockerignore app 2>/dev/null)" ]]; then
   sha+=-dirty
-fi
-
-docker image inspect "$base" >/dev/null 2>&1 || docker_pull_hint=1
-if [[ -n "${docker_pull_hint:-}" && "$base" == webdemo-lab-base:* ]]; then
-  echo "build-image: base image $base is missing: run scripts/setup.sh (it builds it with debootstrap)" >&2
-  exit 1
 fi
 
 # The wheelhouse the Dockerfile installs from (--no-index): the app's wheel and the exact pins, as binary wheels for
@@ -34,7 +29,13 @@ rm -rf "$src"/src/*.egg-info
 "$python" -m pip download -q --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 --abi abi3 \
   --abi none --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 --platform any \
   -d "$wheels" -r app/requirements.txt
+echo "build-image: wheelhouse in $wheels: $(cd "$wheels" && echo *)"
+[[ "${1:-}" == --wheels-only ]] && exit 0
 
+if [[ "$base" == webdemo-lab-base:* ]] && ! docker image inspect "$base" >/dev/null 2>&1; then
+  echo "build-image: base image $base is missing: run scripts/setup.sh (it builds it with debootstrap)" >&2
+  exit 1
+fi
 echo "build-image: $name:$sha and $name:dev from $base"
 docker build --pull=false --build-arg "BASE_IMAGE=$base" \
   --label "org.opencontainers.image.revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)" \

@@ -14,6 +14,7 @@ bindir=${WEBDEMO_TOOLS_BIN:-$PWD/.cache/bin}
 
 say() { printf '== install-helm: %s\n' "$*"; }
 
+[[ -x /usr/local/go/bin/go ]] && PATH="$PATH:/usr/local/go/bin"
 command -v go >/dev/null || {
   echo "install-helm: 'go' is not installed (apt-get install golang-go, or a Go toolchain >= the one helm needs)" >&2
   exit 1

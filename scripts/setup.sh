@@ -51,5 +51,8 @@ scripts/docker-engine.sh
 say "lab base image"
 scripts/build-base-image.sh
 
+say "helm and kubeconform (pinned, built from the Go module proxy)"
+scripts/install-helm.sh
+
 say "done. Next: source .venv/bin/activate && ansible-playbook site.yml -i inventories/local   (or: scripts/test.sh)"
 echo "root: $root"

@@ -3,6 +3,8 @@
 #   lint      yamllint, ansible-lint (production profile), ruff
 #   unit      the app's pytest suite (unit + real gunicorn integration), the roles' bad-input tests, promtool
 #             unit tests of the alert rules, the PromQL checker against a real Prometheus
+#   chart     helm lint/template + kubeconform on three value sets, chart unit tests, bad values, the k8s role up
+#             to the cluster boundary, the container image built and smoke-tested
 #   molecule  `molecule test` of every role scenario and of the stack (molecule/default)
 #   lab       site.yml on inventories/local twice (second run must change nothing), requests on :4000, then
 #             tests/lab: every dashboard/rule query against the lab's Prometheus, alerts delivered end to end
@@ -12,7 +14,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1
 
-all_stages=(lint unit molecule lab)
+all_stages=(lint unit chart molecule lab)
 stages=("$@")
 ((${#stages[@]})) || stages=("${all_stages[@]}")
 
@@ -26,7 +28,11 @@ stage_lint() {
 }
 
 stage_unit() {
-  pytest -q -p no:cacheprovider app/tests tests --ignore=tests/lab
+  pytest -q -p no:cacheprovider app/tests tests --ignore=tests/lab --ignore=tests/chart
+}
+
+stage_chart() {
+  scripts/test-chart.sh
 }
 
 stage_molecule() {

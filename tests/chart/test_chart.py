@@ -6,11 +6,10 @@ Needs the pinned helm and kubeconform (scripts/install-helm.sh); skips with that
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from .conftest import CHART, NAMESPACE, SCHEMA_DIR, VALUE_SETS, by_kind, one, run
 from .k8s_schemas import generate
-
-POD_OWNERS = ("Deployment",)
 
 
 def pod_spec(docs):
@@ -69,8 +68,6 @@ def test_the_schema_check_catches_an_unknown_field(chart, kubeconform, schemas, 
     docs = chart.render()
     deployment = one(docs, "Deployment")
     deployment["spec"]["template"]["spec"]["containers"][0]["livenessProbes"] = {}
-    import yaml
-
     result = run(
         [kubeconform, "-strict", "-schema-location", str(schemas) + "/{{ .ResourceKind }}{{ .KindSuffix }}.json"],
         stdin=yaml.safe_dump(deployment),
@@ -274,8 +271,8 @@ def test_service_monitor_and_network_policy(chart):
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     assert policy["egress"] == []
     peers = [peer for rule in policy["ingress"] for peer in rule["from"]]
-    assert {"podSelector": {"matchLabels": {"app.kubernetes.io/instance": "webdemo",
-                                            "app.kubernetes.io/component": "helm-test"}}} in peers  # fmt: skip
+    test_pod = {"app.kubernetes.io/instance": "webdemo", "app.kubernetes.io/component": "helm-test"}
+    assert {"podSelector": {"matchLabels": test_pod}} in peers
 
 
 def test_helm_test_hook_is_not_selected_by_the_service(chart):
@@ -302,7 +299,9 @@ BAD_VALUES = [
         ["autoscaling.minReplicas (6) must not exceed autoscaling.maxReplicas (3)"],
         id="hpa-min-above-max",
     ),
-    pytest.param({"ingress": {"enabled": True, "className": "kongg"}}, ["className", "kong"], id="unknown-ingress-class"),
+    pytest.param(
+        {"ingress": {"enabled": True, "className": "kongg"}}, ["className", "kong"], id="unknown-ingress-class"
+    ),
     pytest.param(
         {"externalSecret": {"enabled": True, "data": [{"secretKey": "A", "remoteRef": {"key": "k"}}]}},
         ["secretStoreRef", "name"],
@@ -323,13 +322,20 @@ BAD_VALUES = [
 
 @pytest.mark.parametrize(("values", "expected"), BAD_VALUES)
 def test_bad_values_are_rejected_by_template(chart, values, expected):
+    """helm template runs the same checks as helm install: the schema, then the templates' `fail`."""
     result = chart.template(values=values)
     assert result.returncode != 0, result.stdout
     for text in expected:
         assert text in result.stderr, result.stderr
 
 
-@pytest.mark.parametrize(("values", "expected"), BAD_VALUES)
+# `helm lint` turns a template's `fail` into an [INFO] line and exits 0 (helm's lint mode); only the schema errors fail
+# it. The cross-field checks in _helpers.tpl (webdemo.validate) are therefore enforced by `helm template`/`install`,
+# and the k8s role runs `helm template` next to `helm lint --strict`.
+TEMPLATE_ONLY = {"hpa-min-above-max", "short-grace"}
+
+
+@pytest.mark.parametrize(("values", "expected"), [p for p in BAD_VALUES if p.id not in TEMPLATE_ONLY])
 def test_bad_values_are_rejected_by_lint(chart, values, expected):
     result = chart.lint(values=values)
     assert result.returncode != 0, result.stdout

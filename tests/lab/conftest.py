@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -42,6 +44,8 @@ def send_requests(count, path="/api/v1/health", max_seconds=120):
             break
         try:
             codes.append(http_get(LB + path)[0])
+        except urllib.error.HTTPError as error:  # a 4xx/5xx answer is a status, not a failure to connect
+            codes.append(error.code)
         except OSError as error:
             codes.append(str(error))
     return codes

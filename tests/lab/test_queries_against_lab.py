@@ -1,11 +1,13 @@
 """Every PromQL expression of the Grafana dashboard and of the alert rules, evaluated against the lab's real
 Prometheus after real traffic: none may error, none may be empty unless listed here with the reason."""
 
+import re
 import subprocess
 import sys
 import time
 
 import pytest
+import yaml
 from conftest import PROMETHEUS, ROOT, prometheus_query, send_requests
 
 pytestmark = pytest.mark.usefixtures("lab_is_up")
@@ -42,3 +44,13 @@ def test_every_dashboard_and_rule_expression_returns_data():
     )
     print(result.stdout)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_alert_expressions_have_data_below_their_threshold():
+    """The rules' expressions are empty while no alert holds; their left-hand sides must still have series, or
+    an alert could never fire (a renamed metric or label would silently disable it)."""
+    rules = yaml.safe_load((ROOT / ".cache" / "lab-rules.yml").read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            left = re.split(r"\s[<>]=?\s", rule["expr"].strip())[0]
+            assert prometheus_query(left), f"{rule['alert']}: {left} returned no series"
