@@ -309,8 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         print(f"SLO MISSED: {'; '.join(problems)}", file=sys.stderr)
         return 1
-    print(f"SLO met: p95 {total.p95_ms:.1f} ms <= {args.max_p95_ms:g} ms, errors {total.error_pct:.2f}% <= "
-          f"{args.max_error_pct:g}%")
+    print(
+        f"SLO met: p95 {total.p95_ms:.1f} ms <= {args.max_p95_ms:g} ms, errors {total.error_pct:.2f}% <= "
+        f"{args.max_error_pct:g}%"
+    )
     return 0
 
 

@@ -26,7 +26,10 @@ archive=$out/$name.tgz
 modules="ApacheJMeter ApacheJMeter_config jorphan ApacheJMeter_core ApacheJMeter_components ApacheJMeter_functions
 ApacheJMeter_http ApacheJMeter_java ApacheJMeter_tcp"
 
+# The archive is rebuilt when this script (its recipe) changes, or when it no longer matches its checksum.
+recipe=$(sha256sum "$0" | cut -d' ' -f1)
 if [[ "${1:-}" != "--force" && -f "$archive" && -f "$archive.sha512" ]] &&
+  [[ "$(cat "$archive.recipe" 2>/dev/null)" == "$recipe" ]] &&
   (cd "$out" && sha512sum --quiet -c "$name.tgz.sha512" >/dev/null 2>&1); then
   echo "jmeter-mirror: $archive is up to date ($(cut -c1-16 "$archive.sha512"))"
   exit 0
@@ -82,7 +85,8 @@ cat >"$dist/bin/jmeter" <<'EOF'
 #!/bin/sh
 # Apache JMeter launcher (webdemo mirror build). Environment: JAVA_HOME, HEAP, GC_ALGO, JVM_ARGS, JMETER_OPTS;
 # bin/setenv.sh is sourced first when present (as the upstream script does).
-JMETER_HOME=$(cd "$(dirname "$0")/.." && pwd)
+# Resolve symlinks (the role links it as /usr/local/bin/jmeter), as the upstream script does.
+JMETER_HOME=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 [ -f "$JMETER_HOME/bin/setenv.sh" ] && . "$JMETER_HOME/bin/setenv.sh"
 : "${HEAP:=-Xms1g -Xmx1g -XX:MaxMetaspaceSize=256m}"
 : "${GC_ALGO:=-XX:+UseG1GC -XX:MaxGCPauseMillis=100 -XX:G1ReservePercent=20}"
@@ -95,7 +99,7 @@ EOF
 cat >"$dist/bin/jmeter-server" <<'EOF'
 #!/bin/sh
 # Start a JMeter remote (RMI) server, as the upstream jmeter-server script does.
-exec "$(dirname "$0")/jmeter" -s -j jmeter-server.log "$@"
+exec "$(dirname "$(readlink -f "$0")")/jmeter" -s -j jmeter-server.log "$@"
 EOF
 chmod 0755 "$dist/bin/jmeter" "$dist/bin/jmeter-server"
 printf 'Apache JMeter %s assembled from Maven Central artifacts by webdemo scripts/build-jmeter-mirror.sh\n' \
@@ -106,4 +110,5 @@ tar -C "$work" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --mode
   -cf - "$name" | gzip -9 -n >"$work/$name.tgz"
 mv "$work/$name.tgz" "$archive"
 (cd "$out" && sha512sum "$name.tgz" >"$name.tgz.sha512")
+echo "$recipe" >"$archive.recipe"
 echo "jmeter-mirror: built $archive ($(du -h "$archive" | cut -f1), sha512 $(cut -c1-16 "$archive.sha512")…)"

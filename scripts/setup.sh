@@ -12,6 +12,10 @@ say() { printf '\n== setup: %s\n' "$*"; }
 # python3-venv for the virtualenv; prometheus + prometheus-alertmanager for promtool/amtool and the PromQL tests
 # (installing them starts nothing where systemd is not PID 1).
 apt_packages=(docker.io debootstrap python3-venv wrk nginx-light curl prometheus prometheus-alertmanager)
+# Java and Maven assemble JMeter from Maven Central (scripts/build-jmeter-mirror.sh); machines that already have
+# them (e.g. from another source) keep theirs.
+command -v mvn >/dev/null || apt_packages+=(maven)
+command -v javac >/dev/null || apt_packages+=(default-jdk-headless)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
@@ -33,11 +37,12 @@ fi
 # Pinned Python tooling. Reinstalled only when a requirements file changes (their hash is the stamp).
 python=${WEBDEMO_PYTHON:-python3}
 stamp=.venv/.requirements.sha256
-want=$(cat requirements-dev.txt app/requirements.txt app/requirements-test.txt | sha256sum | cut -d' ' -f1)
+want=$(cat requirements-dev.txt app/requirements.txt app/requirements-test.txt jmeter/requirements.txt | sha256sum | cut -d' ' -f1)
 if [[ ! -x .venv/bin/python || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
   say "installing the Python virtualenv (.venv)"
   [[ -x .venv/bin/python ]] || "$python" -m venv .venv
-  .venv/bin/pip install -q -r requirements-dev.txt -r app/requirements.txt -r app/requirements-test.txt
+  .venv/bin/pip install -q -r requirements-dev.txt -r app/requirements.txt -r app/requirements-test.txt \
+    -r jmeter/requirements.txt
   .venv/bin/pip install -q --no-deps -e app
   echo "$want" >"$stamp"
 else
@@ -53,6 +58,9 @@ scripts/build-base-image.sh
 
 say "helm and kubeconform (pinned, built from the Go module proxy)"
 scripts/install-helm.sh
+
+say "JMeter mirror (assembled from Maven Central, served to the lab as http://mirror:8088/)"
+scripts/build-jmeter-mirror.sh
 
 say "done. Next: source .venv/bin/activate && ansible-playbook site.yml -i inventories/local   (or: scripts/test.sh)"
 echo "root: $root"

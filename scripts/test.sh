@@ -7,7 +7,8 @@
 #             to the cluster boundary, the container image built and smoke-tested
 #   molecule  `molecule test` of every role scenario and of the stack (molecule/default)
 #   lab       site.yml on inventories/local twice (second run must change nothing), requests on :4000, then
-#             tests/lab: every dashboard/rule query against the lab's Prometheus, alerts delivered end to end
+#             tests/lab: every dashboard/rule query against the lab's Prometheus, alerts delivered end to end;
+#             then loadtest.yml: a short run that must pass and one with a 1 ms p95 budget that must fail
 # Exits non-zero when any stage fails. Needs scripts/setup.sh first.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -37,14 +38,14 @@ stage_chart() {
 
 stage_molecule() {
   local dir
-  for dir in roles/backend roles/nginx roles/prometheus roles/alertmanager roles/grafana .; do
+  for dir in roles/backend roles/nginx roles/prometheus roles/alertmanager roles/grafana roles/jmeter .; do
     echo "-- molecule test in $dir"
     (cd "$dir" && molecule test) || return 1
   done
 }
 
 stage_lab() {
-  scripts/lab-test.sh && pytest -q -p no:cacheprovider -s tests/lab
+  scripts/lab-test.sh && pytest -q -p no:cacheprovider -s tests/lab && scripts/loadtest-test.sh
 }
 
 passed=0 failed=0 report=()

@@ -1,0 +1,37 @@
+"""The jmeter role's host, checked from outside: Java, JMeter from the verified archive, settings, plan."""
+
+testinfra_hosts = ["webdemo-mol-jmeter"]
+
+
+def test_jmeter_runs_from_the_verified_archive(host):
+    assert host.package("default-jre-headless").is_installed
+    version = host.run("/usr/local/bin/jmeter --version")
+    assert version.rc == 0, version.stderr
+    assert "5.6.3" in version.stdout + version.stderr
+    # The wrong-checksum attempt of converge.yml left nothing behind.
+    assert not host.file("/var/cache/jmeter/apache-jmeter-0.0.0-wrong-checksum.tgz").exists
+    assert not host.file("/opt/apache-jmeter-0.0.0-wrong-checksum").exists
+
+
+def test_heap_control_port_and_rmi_settings(host):
+    setenv = host.file("/opt/jmeter/bin/setenv.sh").content_string
+    assert 'HEAP="-Xms128m -Xmx256m"' in setenv
+    props = host.file("/opt/jmeter/bin/user.properties").content_string
+    assert "jmeterengine.nongui.port=0" in props
+    assert "server.rmi.localport=50000" in props
+    assert "server.rmi.ssl.disable=true" in props
+
+
+def test_plan_runs_without_opening_the_udp_control_port(host):
+    assert host.file("/opt/webdemo-loadtest/load_test.jmx").exists
+    assert host.file("/opt/webdemo-loadtest/jmeter.properties").exists
+    # Nothing listens on the target: every sample fails, but the plan parses and the run ends by itself.
+    run = host.run(
+        "cd /tmp && timeout 60 jmeter -n -t /opt/webdemo-loadtest/load_test.jmx"
+        " -q /opt/webdemo-loadtest/jmeter.properties -Jhost=127.0.0.1 -Jport=9"
+        " -Jthreads=1 -Jrampup=0 -Jduration=2 -Jthink_time_ms=100 -l /tmp/mol.jtl"
+    )
+    assert run.rc == 0, run.stdout + run.stderr
+    assert "end of run" in run.stdout
+    assert host.file("/tmp/mol.jtl").content_string.startswith("timeStamp,elapsed,label,responseCode")
+    assert ":4445" not in host.run("ss -Hulpn").stdout
