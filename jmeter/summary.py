@@ -12,6 +12,8 @@ Definitions (chosen to match JMeter's own HTML dashboard, so both reports show t
   pos = p/100 * (n + 1); pos < 1 gives x[1], pos >= n gives x[n], otherwise x[floor(pos)] interpolated linearly
   towards x[floor(pos) + 1] (Hyndman & Fan type 6, numpy's method="weibull").
 - the SLO gate uses the Total row: p95 <= --max-p95-ms and error % <= --max-error-pct.
+- distributed runs: each remote engine names its threads "<host>:<port>-<thread group> N-M", so the samples
+  per engine are shown too (proof that every engine ran and how evenly the load was shared).
 
 With --prometheus it also shows what the server saw during the run window (the `backend` job's histogram):
 request rate and p95 over the whole window, queried at its end. Exit status: 0 SLO met, 1 SLO missed,
@@ -24,9 +26,11 @@ import argparse
 import csv
 import json
 import math
+import re
 import sys
 import urllib.parse
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +41,9 @@ PROMETHEUS_P95 = (
     "histogram_quantile(0.95, sum by (le) "
     '(rate(http_request_duration_seconds_bucket{{job="backend", path!="/metrics"}}[{window}s])))'
 )
+# Thread names of a remote engine's samples: "<host>:<rmi port>-<thread group> N-M" (JMeter's RemoteJMeterEngine).
+REMOTE_THREAD_NAME = re.compile(r"^(?P<engine>[^\s:]+:\d+)-")
+LOCAL_ENGINE = "local"
 # rate() needs two scrapes inside its window: never ask for less than this (scrape interval 5 s in the lab).
 PROMETHEUS_MIN_WINDOW_S = 15
 
@@ -57,6 +64,7 @@ class Sample:
     latency_ms: int
     connect_ms: int
     all_threads: int
+    thread_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,7 @@ def read_jtl(path: str | Path) -> list[Sample]:
                 latency_ms=_int(row.get("Latency")),
                 connect_ms=_int(row.get("Connect")),
                 all_threads=_int(row.get("allThreads")),
+                thread_name=row.get("threadName") or "",
             )
             for row in reader
         ]
@@ -170,6 +179,14 @@ def format_table(rows: list[Row]) -> str:
             f"{r.mean_ms:>7.1f} {r.p50_ms:>7.1f} {r.p95_ms:>7.1f} {r.p99_ms:>7.1f} {r.max_ms:>6}"
         )
     return "\n".join(lines)
+
+
+def samples_per_engine(samples: list[Sample]) -> dict[str, int]:
+    """Samples per load-generating engine: "<host>:<port>" of a remote engine, "local" otherwise."""
+    counts = Counter(
+        match["engine"] if (match := REMOTE_THREAD_NAME.match(s.thread_name)) else LOCAL_ENGINE for s in samples
+    )
+    return dict(sorted(counts.items()))
 
 
 def failure_messages(samples: list[Sample], limit: int = 5) -> list[str]:
@@ -282,6 +299,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"summary: {error}", file=sys.stderr)
         return 2
     print(format_table(rows))
+    engines = samples_per_engine(samples)
+    if set(engines) != {LOCAL_ENGINE}:
+        shares = ", ".join(f"{engine} {count}" for engine, count in engines.items())
+        print(f"engines: {len(engines)} (samples: {shares})")
     for message in failure_messages(samples):
         print(f"  failed: {message}")
     total = rows[-1]

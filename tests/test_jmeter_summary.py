@@ -145,3 +145,27 @@ def test_prometheus_view_queries_the_run_window(monkeypatch):
     # A run shorter than two scrapes still gets a window rate() can use.
     assert summary.prometheus_view("http://prom:9090", start=0, end=3)["window_s"] == 15
     assert not math.isnan(view["p95_ms"])
+
+
+# --- a recorded distributed run (2 engines, gen1 and gen2 of the lab, merged by the controlling JMeter) -------
+
+
+def test_distributed_run_is_merged_and_split_per_engine():
+    """distributed-statistics.json is JMeter's dashboard of the merged distributed.jtl."""
+    samples = summary.read_jtl(FIXTURES / "distributed.jtl")
+    rows = {row.label: row for row in summary.summarise(samples)}
+    dashboard = json.loads((FIXTURES / "distributed-statistics.json").read_text())
+    for label, expected in dashboard.items():
+        assert rows[label].samples == expected["sampleCount"], label
+        assert rows[label].p95_ms == pytest.approx(expected["pct2ResTime"]), label
+    assert summary.samples_per_engine(samples) == {"webdemo-lab-gen1:1099": 405, "webdemo-lab-gen2:1099": 418}
+    assert sum(summary.samples_per_engine(samples).values()) == rows["Total"].samples
+
+
+def test_local_run_has_one_local_engine():
+    assert summary.samples_per_engine(summary.read_jtl(FIXTURES / "results.jtl")) == {"local": 480}
+
+
+def test_cli_names_the_engines_of_a_distributed_run(capsys):
+    assert summary.main([str(FIXTURES / "distributed.jtl"), "--no-plots"]) == 0
+    assert "engines: 2 (samples: webdemo-lab-gen1:1099 405, webdemo-lab-gen2:1099 418)" in capsys.readouterr().out

@@ -1,5 +1,7 @@
 """The jmeter role's host, checked from outside: Java, JMeter from the verified archive, settings, plan."""
 
+import re
+
 testinfra_hosts = ["webdemo-mol-jmeter"]
 
 
@@ -35,3 +37,24 @@ def test_plan_runs_without_opening_the_udp_control_port(host):
     assert "end of run" in run.stdout
     assert host.file("/tmp/mol.jtl").content_string.startswith("timeStamp,elapsed,label,responseCode")
     assert ":4445" not in host.run("ss -Hulpn").stdout
+
+
+def test_remote_engine_runs_hardened_as_its_own_user(host):
+    service = host.service("jmeter-server")
+    assert service.is_running and service.is_enabled
+    # The RMI registry and the engine's fixed port (server_port, server.rmi.localport), owned by java.
+    for port in (1099, 50000):
+        assert host.socket(f"tcp://0.0.0.0:{port}").is_listening, port
+    users = host.check_output("ps -o user= -C java").split()
+    assert users and set(users) == {"jmeter"}, users
+    out = host.check_output("systemd-analyze security --no-pager jmeter-server.service")
+    assert float(re.search(r"Overall exposure level for jmeter-server.service: ([0-9.]+)", out).group(1)) <= 2.5, out
+
+
+def test_remote_engine_stops_cleanly(host):
+    """The JVM exits 143 on SIGTERM: with SuccessExitStatus=143 a stop leaves the unit inactive, not failed."""
+    try:
+        host.check_output("systemctl stop jmeter-server")
+        assert host.run("systemctl is-failed jmeter-server").stdout.strip() == "inactive"
+    finally:
+        host.check_output("systemctl start jmeter-server")
