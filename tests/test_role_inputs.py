@@ -65,6 +65,32 @@ def run_role(tmp_path, role, role_vars):
         ("nginx", {"nginx_mode": "backend", "nginx_info_allowed_networks": ["intranet"]}, "intranet"),
         ("nginx", {"nginx_mode": "lb", "nginx_lb_backend_hosts": []}, "nginx_lb_backend_hosts"),
         ("common", {"common_apt_cache_valid_time": "soon"}, "common_apt_cache_valid_time"),
+        ("prometheus", {"prometheus_scrape_interval": "15 seconds"}, "prometheus_scrape_interval=15 seconds"),
+        ("prometheus", {"prometheus_alert_latency_quantile": 1.5}, "prometheus_alert_latency_quantile=1.5"),
+        (
+            "prometheus",
+            {"prometheus_install_method": "archive", "prometheus_archive_sha256": "abc"},
+            "prometheus_archive_sha256",
+        ),
+        ("alertmanager", {"alertmanager_receivers": [{"name": "ops", "type": "slack"}]}, "alertmanager_receivers"),
+        ("alertmanager", {"alertmanager_route_receiver": "nobody"}, "alertmanager_route_receiver=nobody"),
+        ("grafana", {"grafana_admin_password": "admin"}, "grafana_admin_password"),
+        (
+            "grafana",
+            {"grafana_admin_password": "not-the-default", "grafana_prometheus_url": "mon1:9090"},
+            "grafana_prometheus_url=mon1:9090",
+        ),
+        ("jmeter", {"jmeter_archive_sha512": "abc"}, "jmeter_archive_sha512"),
+        ("jmeter", {"jmeter_archive_sha512": "0" * 128}, "jmeter_rmi_keystore_src"),
+        (
+            "jmeter",
+            {
+                "jmeter_archive_sha512": "0" * 128,
+                "jmeter_rmi_keystore_src": "/nonexistent.jks",
+                "jmeter_rmi_keystore_password": "secret",
+            },
+            "jmeter_rmi_keystore_src=/nonexistent.jks",
+        ),
     ],
 )
 def test_bad_variable_fails_before_any_change(tmp_path, role, role_vars, named):

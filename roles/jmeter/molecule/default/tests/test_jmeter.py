@@ -1,5 +1,7 @@
 """The jmeter role's host, checked from outside: Java, JMeter from the verified archive, settings, plan."""
 
+import csv
+import io
 import re
 
 testinfra_hosts = ["webdemo-mol-jmeter"]
@@ -21,7 +23,10 @@ def test_heap_control_port_and_rmi_settings(host):
     props = host.file("/opt/jmeter/bin/user.properties").content_string
     assert "jmeterengine.nongui.port=0" in props
     assert "server.rmi.localport=50000" in props
-    assert "server.rmi.ssl.disable=true" in props
+    assert "server.rmi.ssl.disable=false" in props
+    assert "server.rmi.ssl.keystore.file=/opt/apache-jmeter-5.6.3/bin/rmi_keystore.jks" in props
+    assert host.file("/opt/jmeter/bin/rmi_keystore.jks").mode == 0o640
+    assert host.file("/opt/jmeter/bin/user.properties").mode == 0o640
 
 
 def test_plan_runs_without_opening_the_udp_control_port(host):
@@ -43,8 +48,10 @@ def test_remote_engine_runs_hardened_as_its_own_user(host):
     service = host.service("jmeter-server")
     assert service.is_running and service.is_enabled
     # The RMI registry and the engine's fixed port (server_port, server.rmi.localport), owned by java.
+    # With TLS, JMeter binds them to the announced address (java.rmi.server.hostname), not to every interface.
+    listening = host.check_output("ss -Htlnp")
     for port in (1099, 50000):
-        assert host.socket(f"tcp://0.0.0.0:{port}").is_listening, port
+        assert any(f":{port} " in line and '"java"' in line for line in listening.splitlines()), listening
     users = host.check_output("ps -o user= -C java").split()
     assert users and set(users) == {"jmeter"}, users
     out = host.check_output("systemd-analyze security --no-pager jmeter-server.service")
@@ -58,3 +65,30 @@ def test_remote_engine_stops_cleanly(host):
         assert host.run("systemctl is-failed jmeter-server").stdout.strip() == "inactive"
     finally:
         host.check_output("systemctl start jmeter-server")
+
+
+DISTRIBUTED_RUN = (
+    "cd /tmp && rm -f {jtl} && timeout 120 jmeter -n -t /opt/webdemo-loadtest/load_test.jmx"
+    " -q /opt/webdemo-loadtest/jmeter.properties -R webdemo-mol-jmeter:1099"
+    " -Djava.rmi.server.hostname=webdemo-mol-jmeter"
+    " -Ghost=127.0.0.1 -Gport=9 -Gthreads=1 -Grampup=0 -Gduration=2 -Gthink_time_ms=100 -l {jtl} {extra}"
+)
+
+
+def test_distributed_run_over_tls_reaches_the_remote_engine(host):
+    """The controlling JMeter drives jmeter-server over RMI with TLS (keystore and truststore from user.properties)."""
+    run = host.run(DISTRIBUTED_RUN.format(jtl="/tmp/tls.jtl", extra=""))
+    assert run.rc == 0, run.stdout + run.stderr
+    rows = list(csv.DictReader(io.StringIO(host.file("/tmp/tls.jtl").content_string)))
+    # Every sample came back from the remote engine (its threads are named "<host>:<port>-<group> N-M").
+    threads = {row["threadName"] for row in rows}
+    assert rows and threads == {"webdemo-mol-jmeter:1099-Users 1-1"}, threads
+
+
+def test_remote_engine_refuses_a_controller_without_tls(host):
+    run = host.run(DISTRIBUTED_RUN.format(jtl="/tmp/plain.jtl", extra="-Jserver.rmi.ssl.disable=true"))
+    output = run.stdout + run.stderr
+    # Measured: "non-JRMP server at remote endpoint", then "Following remote engines could not be configured".
+    assert run.rc != 0 and "could not be configured" in output, output
+    jtl = host.file("/tmp/plain.jtl")
+    assert not jtl.exists or len(jtl.content_string.splitlines()) <= 1, jtl.content_string[:500]
