@@ -8,7 +8,8 @@
 #   molecule  `molecule test` of every role scenario and of the stack (molecule/default)
 #   lab       site.yml on inventories/local twice (second run must change nothing), requests on :4000, then
 #             tests/lab: every dashboard/rule query against the lab's Prometheus, alerts delivered end to end;
-#             then loadtest.yml: a short run that must pass and one with a 1 ms p95 budget that must fail
+#             then loadtest.yml: a short distributed run (gen1 + gen2) that must pass with both engines merged, and a
+#             single-engine run with a 1 ms p95 budget that must fail
 # Exits non-zero when any stage fails. Needs scripts/setup.sh first.
 set -uo pipefail
 cd "$(dirname "$0")/.."
