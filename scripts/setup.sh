@@ -62,5 +62,8 @@ scripts/install-helm.sh
 say "JMeter mirror (assembled from Maven Central, served to the lab as http://mirror:8088/)"
 scripts/build-jmeter-mirror.sh
 
+say "JMeter RMI keystore of the lab (distributed load test over TLS)"
+scripts/make-lab-rmi-keystore.sh
+
 say "done. Next: source .venv/bin/activate && ansible-playbook site.yml -i inventories/local   (or: scripts/test.sh)"
 echo "root: $root"
