@@ -36,10 +36,10 @@ from pathlib import Path
 
 TOTAL = "Total"
 REQUIRED_COLUMNS = ("timeStamp", "elapsed", "label", "responseCode", "success", "failureMessage")
-PROMETHEUS_RATE = 'sum(rate(http_request_duration_seconds_count{{job="backend", path!="/metrics"}}[{window}s]))'
+PROMETHEUS_RATE = 'sum(rate(http_request_duration_seconds_count{{job="app", path!="/metrics"}}[{window}s]))'
 PROMETHEUS_P95 = (
     "histogram_quantile(0.95, sum by (le) "
-    '(rate(http_request_duration_seconds_bucket{{job="backend", path!="/metrics"}}[{window}s])))'
+    '(rate(http_request_duration_seconds_bucket{{job="app", path!="/metrics"}}[{window}s])))'
 )
 # Thread names of a remote engine's samples: "<host>:<rmi port>-<thread group> N-M" (JMeter's RemoteJMeterEngine).
 REMOTE_THREAD_NAME = re.compile(r"^(?P<engine>[^\s:]+:\d+)-")

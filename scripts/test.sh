@@ -39,7 +39,7 @@ stage_chart() {
 
 stage_molecule() {
   local dir
-  for dir in roles/backend roles/nginx roles/prometheus roles/alertmanager roles/grafana roles/jmeter .; do
+  for dir in roles/app roles/nginx roles/prometheus roles/alertmanager roles/grafana roles/jmeter .; do
     echo "-- molecule test in $dir"
     (cd "$dir" && molecule test) || return 1
   done

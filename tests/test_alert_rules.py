@@ -43,7 +43,7 @@ def buckets(path, counts_per_minute, minutes=40):
     return [
         {
             "series": "http_request_duration_seconds_bucket"
-            f'{{job="backend", instance="web1", path="{path}", le="{le}"}}',
+            f'{{job="app", instance="web1", path="{path}", le="{le}"}}',
             "values": f"0+{per_minute}x{minutes}",
         }
         for le, per_minute in counts_per_minute.items()
@@ -95,7 +95,7 @@ def test_alert_rules_fire_when_they_should_and_only_then(tmp_path, profile):
         {  # slow API traffic fires HighLatency, per job
             "interval": "1m",
             "input_series": buckets("/api/v1/health", SLOW),
-            "promql_expr_test": [firing("HighLatency", {"job": "backend", "severity": severity}, fire_at)],
+            "promql_expr_test": [firing("HighLatency", {"job": "app", "severity": severity}, fire_at)],
         },
         {  # fast traffic, borderline traffic and slow /metrics scrapes alone stay silent
             "interval": "1m",
@@ -110,17 +110,17 @@ def test_alert_rules_fire_when_they_should_and_only_then(tmp_path, profile):
         {  # a backend down long enough fires Up; a short blip and a healthy backend do not
             "interval": "1m",
             "input_series": [
-                {"series": 'up{job="backend", instance="web1"}', "values": "0x40"},
-                {"series": 'up{job="backend", instance="web2"}', "values": "1 0 1x38"},
+                {"series": 'up{job="app", instance="web1"}', "values": "0x40"},
+                {"series": 'up{job="app", instance="web2"}', "values": "1 0 1x38"},
                 {"series": 'up{job="node", instance="web3"}', "values": "0x40"},
             ],
             "promql_expr_test": [
-                firing("Up", {"job": "backend", "instance": "web1", "severity": severity}, up_fire_at)
+                firing("Up", {"job": "app", "instance": "web1", "severity": severity}, up_fire_at)
             ],
         },
         {  # before `for:` has elapsed nothing fires yet
             "interval": "1m",
-            "input_series": [{"series": 'up{job="backend", instance="web1"}', "values": "1 1 0x38"}],
+            "input_series": [{"series": 'up{job="app", instance="web1"}', "values": "1 1 0x38"}],
             "promql_expr_test": [silent("Up", "2m")] if minutes(settings["prometheus_alert_up_for"]) >= 1 else [],
         },
     ]

@@ -123,7 +123,7 @@ def test_extracts_prometheus_and_grafana_rule_files(tmp_path):
     prom = tmp_path / "rules.yml"
     prom.write_text(
         "groups:\n- name: APIs\n  rules:\n"
-        '  - alert: Up\n    expr: up{job="backend"} < 1\n    for: 5m\n'
+        '  - alert: Up\n    expr: up{job="app"} < 1\n    for: 5m\n'
         "  - record: job:rate\n    expr: sum by (job) (rate(x[5m]))\n"
     )
     grafana = tmp_path / "grafana-rules.yml"
@@ -133,7 +133,7 @@ def test_extracts_prometheus_and_grafana_rule_files(tmp_path):
         "    - refId: B\n      datasourceUid: __expr__\n      model: {expression: A}\n"
     )
     assert [(e.where, e.expr) for e in check_promql.extract(prom)[0]] == [
-        ('group "APIs" rule "Up"', 'up{job="backend"} < 1'),
+        ('group "APIs" rule "Up"', 'up{job="app"} < 1'),
         ('group "APIs" rule "job:rate"', "sum by (job) (rate(x[5m]))"),
     ]
     assert [(e.where, e.expr) for e in check_promql.extract(grafana)[0]] == [
@@ -245,7 +245,7 @@ def prometheus(tmp_path_factory):
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
         "scrape_configs:\n"
         f"  - job_name: prometheus\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
-        f"  - job_name: backend\n    static_configs: [{{targets: ['127.0.0.1:{backend.server_port}']}}]\n"
+        f"  - job_name: app\n    static_configs: [{{targets: ['127.0.0.1:{backend.server_port}']}}]\n"
     )
     log = (tmp / "prometheus.log").open("w")
     process = subprocess.Popen(
@@ -263,7 +263,7 @@ def prometheus(tmp_path_factory):
         deadline = time.monotonic() + 30
         while True:
             try:
-                if instant(url, 'sum(rate(http_request_duration_seconds_count{job="backend"}[1m])) > 0'):
+                if instant(url, 'sum(rate(http_request_duration_seconds_count{job="app"}[1m])) > 0'):
                     break
             except OSError:
                 pass
@@ -295,7 +295,7 @@ def run_check(url, *args):
 
 def test_real_dashboard_and_rules_pass_against_real_prometheus(prometheus, tmp_path):
     rules = tmp_path / "rules.yml"
-    rules.write_text('groups:\n- name: APIs\n  rules:\n  - alert: Up\n    expr: up{job="backend"} < 1\n')
+    rules.write_text('groups:\n- name: APIs\n  rules:\n  - alert: Up\n    expr: up{job="app"} < 1\n')
     result = run_check(prometheus, str(DASHBOARD), str(rules), "--allow-empty", "ALERTS", "--allow-empty", "< 1")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "17 passed, 0 failed (2 of the passed empty, allowed)" in result.stdout, result.stdout

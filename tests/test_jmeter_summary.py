@@ -141,7 +141,7 @@ def test_prometheus_view_queries_the_run_window(monkeypatch):
     monkeypatch.setattr(summary, "_prometheus_scalar", fake)
     view = summary.prometheus_view("http://prom:9090", start=1000.0, end=1030.2)
     assert view == {"window_s": 31, "rate": 42.0, "p95_ms": 12.5}
-    assert all(at == 1030.2 and "[31s]" in q and 'job="backend"' in q for q, at in queries)
+    assert all(at == 1030.2 and "[31s]" in q and 'job="app"' in q for q, at in queries)
     # A run shorter than two scrapes still gets a window rate() can use.
     assert summary.prometheus_view("http://prom:9090", start=0, end=3)["window_s"] == 15
     assert not math.isnan(view["p95_ms"])

@@ -53,16 +53,16 @@ def run_role(tmp_path, role, role_vars):
 @pytest.mark.parametrize(
     ("role", "role_vars", "named"),
     [
-        ("backend", {"backend_workers": "many"}, "backend_workers"),
-        ("backend", {"backend_worker_class": "eventlet"}, "backend_worker_class"),
-        ("backend", {"backend_info_enabled": "perhaps"}, "backend_info_enabled"),
-        ("backend", {"backend_workers": -1}, "backend_workers=-1"),
-        ("backend", {"backend_bind": "somewhere"}, "backend_bind=somewhere"),
-        ("backend", {"backend_test_delay_seconds": 0.5}, "backend_allow_test_delay"),
-        ("backend", {"backend_source_dir": "/nonexistent"}, "backend_source_dir=/nonexistent"),
+        ("app", {"app_workers": "many"}, "app_workers"),
+        ("app", {"app_worker_class": "eventlet"}, "app_worker_class"),
+        ("app", {"app_info_enabled": "perhaps"}, "app_info_enabled"),
+        ("app", {"app_workers": -1}, "app_workers=-1"),
+        ("app", {"app_bind": "somewhere"}, "app_bind=somewhere"),
+        ("app", {"app_test_delay_seconds": 0.5}, "app_allow_test_delay"),
+        ("app", {"app_source_dir": "/nonexistent"}, "app_source_dir=/nonexistent"),
         ("nginx", {"nginx_mode": "proxy"}, "nginx_mode"),
-        ("nginx", {"nginx_mode": "backend", "nginx_listen_port": "eighty"}, "nginx_listen_port"),
-        ("nginx", {"nginx_mode": "backend", "nginx_info_allowed_networks": ["intranet"]}, "intranet"),
+        ("nginx", {"nginx_mode": "app", "nginx_listen_port": "eighty"}, "nginx_listen_port"),
+        ("nginx", {"nginx_mode": "app", "nginx_info_allowed_networks": ["intranet"]}, "intranet"),
         ("nginx", {"nginx_mode": "lb", "nginx_lb_backend_hosts": []}, "nginx_lb_backend_hosts"),
         ("common", {"common_apt_cache_valid_time": "soon"}, "common_apt_cache_valid_time"),
         ("prometheus", {"prometheus_scrape_interval": "15 seconds"}, "prometheus_scrape_interval=15 seconds"),
@@ -102,5 +102,5 @@ def test_bad_variable_fails_before_any_change(tmp_path, role, role_vars, named):
 
 
 def test_valid_variables_pass_the_preflight(tmp_path):
-    result = run_role(tmp_path, "backend", {"backend_workers": 4, "backend_bind": "127.0.0.1:8000"})
+    result = run_role(tmp_path, "app", {"app_workers": 4, "app_bind": "127.0.0.1:8000"})
     assert result.returncode == 0, result.stdout + result.stderr

@@ -42,7 +42,7 @@ def wait_for_notification(alertname, status, since, timeout, labels=None, while_
 
 
 def test_up_alert_fires_when_a_backend_stops_and_resolves_when_it_returns():
-    assert len(prometheus_query('up{job="backend"} == 1')) == 2, "both backends must be up before the test"
+    assert len(prometheus_query('up{job="app"} == 1')) == 2, "both backends must be up before the test"
     fault = time.time()
     docker_exec("web1", "systemctl", "stop", "webdemo.socket", "webdemo.service")
     try:
@@ -63,11 +63,11 @@ def test_high_latency_fires_when_the_api_slows_down():
     run_playbook(
         "playbooks/backend.yml",
         "--tags",
-        "backend_configure,backend_service",
+        "app_configure,app_service",
         "-e",
-        "backend_allow_test_delay=true",
+        "app_allow_test_delay=true",
         "-e",
-        f"backend_test_delay_seconds={delay}",
+        f"app_test_delay_seconds={delay}",
     )
     traffic_started = time.time()
     try:
@@ -76,11 +76,11 @@ def test_high_latency_fires_when_the_api_slows_down():
             "firing",
             traffic_started,
             timeout=150,
-            labels={"job": "backend"},
+            labels={"job": "app"},
             while_waiting=lambda: send_requests(10, "/api/v1/info", max_seconds=10),
         )
     finally:
-        run_playbook("playbooks/backend.yml", "--tags", "backend_configure,backend_service")
+        run_playbook("playbooks/backend.yml", "--tags", "app_configure,app_service")
     print(
         f"\nHighLatency: slow traffic -> firing notification {fired_after:.1f} s "
         f"(deploying the delay took {traffic_started - applied:.1f} s)"

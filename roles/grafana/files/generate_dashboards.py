@@ -220,8 +220,8 @@ def api_latency():
     panels.append(
         stat(
             "Backends up",
-            "Scrape health of each backend (job backend): 1 = scraped, 0 = down.",
-            'up{job="backend"}',
+            "Scrape health of each backend (job app): 1 = scraped, 0 = down.",
+            'up{job="app"}',
             None,
             {"h": 5, "w": 8, "x": 16, "y": y},
             mappings=[

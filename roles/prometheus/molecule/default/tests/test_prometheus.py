@@ -42,7 +42,7 @@ def test_targets_come_from_the_inventory_and_are_up(host):
     assert health[("prometheus", "webdemo-mol-prometheus")] == "up", health
     assert health[("node", "webdemo-mol-prometheus")] == "up", health
     # The monitor group has this host only; the backend group is empty here, so no backend job exists.
-    assert not any(job == "backend" for job, _ in health)
+    assert not any(job == "app" for job, _ in health)
 
 
 def test_rejected_config_fails_the_play_and_keeps_the_live_one(host):

@@ -27,7 +27,7 @@ def test_socket_and_service_are_enabled_and_running(host):
 
 def test_gunicorn_runs_as_the_service_user_with_three_workers(host):
     processes = host.process.filter(comm="gunicorn")
-    assert len(processes) == 4, processes  # the arbiter and backend_workers=3 workers
+    assert len(processes) == 4, processes  # the arbiter and app_workers=3 workers
     assert {p.user for p in processes} == {"webdemo"}
 
 
@@ -45,7 +45,7 @@ def test_health_answers(host):
 def test_info_has_the_os_facts(host):
     info = json.loads(curl(host, "/api/v1/info"))
     assert info["name"] == "Linux"
-    assert info["hostname"] == "webdemo-mol-backend"
+    assert info["hostname"] == "webdemo-mol-app"
     assert 0 < info["freeMem"] <= info["totalMem"]
 
 
