@@ -6,7 +6,7 @@
 #   chart     helm lint/template + kubeconform on three value sets, chart unit tests, bad values, the k8s role up
 #             to the cluster boundary, the container image built and smoke-tested
 #   molecule  `molecule test` of every role scenario and of the stack (molecule/default)
-#   lab       site.yml on inventories/local twice (second run must change nothing), requests on :4000, then
+#   lab       tests/lab/site.sh: site.yml on inventories/local twice (second run must change nothing), requests on :4000, then
 #             tests/lab: every dashboard/rule query against the lab's Prometheus, alerts delivered end to end;
 #             then loadtest.yml: a short distributed run (gen1 + gen2) that must pass with both engines merged, and a
 #             single-engine run with a 1 ms p95 budget that must fail
@@ -34,19 +34,21 @@ stage_unit() {
 }
 
 stage_chart() {
-  scripts/test-chart.sh
+  tests/chart/run.sh
 }
 
 stage_molecule() {
-  local dir
+  local dir start
   for dir in roles/app roles/nginx roles/prometheus roles/alertmanager roles/grafana roles/jmeter .; do
     echo "-- molecule test in $dir"
+    start=$SECONDS
     (cd "$dir" && molecule test) || return 1
+    echo "-- molecule test in $dir: passed in $((SECONDS - start)) s"
   done
 }
 
 stage_lab() {
-  scripts/lab-test.sh && pytest -q -p no:cacheprovider -s tests/lab && scripts/loadtest-test.sh
+  tests/lab/site.sh && pytest -q -p no:cacheprovider -s tests/lab && tests/loadtest/run.sh
 }
 
 passed=0 failed=0 report=()

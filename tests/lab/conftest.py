@@ -1,4 +1,4 @@
-"""Fixtures for tests against the running local lab (brought up by scripts/lab-test.sh / site.yml)."""
+"""Fixtures for tests against the running local lab (brought up by tests/lab/site.sh / site.yml)."""
 
 import json
 import subprocess

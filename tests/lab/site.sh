@@ -2,18 +2,35 @@
 # The user's entry point, tested as the user runs it: site.yml brings up the local lab and deploys the stack;
 # a second run must report changed=0 on every host; then the API must answer on the published port.
 # The lab is destroyed first (a clean start) and left running afterwards.
+# Progress: the log directory is printed first, then one line per play and per finished task with its time.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 export PATH="$PWD/.venv/bin:$PATH"
-log_dir=$(mktemp -d)
+log_dir=$(mktemp -d /tmp/webdemo-lab-test.XXXXXX)
+echo "lab-test: logs in $log_dir"
+
+# ansible-playbook with its full log in a file and a line per play/task on the terminal (the stage is minutes long).
+playbook() {
+  local log=$1
+  shift
+  local start=$SECONDS status=0 pid
+  ansible-playbook "$@" >"$log" 2>&1 &
+  pid=$!
+  tail --pid="$pid" -n +1 -f "$log" | grep --line-buffered -E '^(PLAY \[|TASK \[)' |
+    while IFS= read -r line; do printf '  [%4ss] %s\n' "$((SECONDS - start))" "${line%% \**}"; done || true
+  wait "$pid" || status=$?
+  echo "  done in $((SECONDS - start)) s (exit $status, log $log)"
+  return "$status"
+}
 
 # Start from nothing, as a new user does (only the lab's own containers are removed); the lab stays up afterwards.
-ansible-playbook playbooks/lab-destroy.yml -i inventories/local >"$log_dir/destroy.log" 2>&1 ||
+echo "-- destroy any earlier lab"
+playbook "$log_dir/destroy.log" playbooks/lab-destroy.yml -i inventories/local >/dev/null ||
   { tail -n 30 "$log_dir/destroy.log"; exit 1; }
 
 for run in 1 2; do
   echo "-- site.yml run $run"
-  if ! ansible-playbook site.yml -i inventories/local >"$log_dir/run$run.log" 2>&1; then
+  if ! playbook "$log_dir/run$run.log" site.yml -i inventories/local; then
     tail -n 60 "$log_dir/run$run.log"
     echo "lab-test: site.yml run $run failed" >&2
     exit 1

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 
 
@@ -60,6 +60,11 @@ def run_role(tmp_path, role, role_vars):
         ("app", {"app_bind": "somewhere"}, "app_bind=somewhere"),
         ("app", {"app_test_delay_seconds": 0.5}, "app_allow_test_delay"),
         ("app", {"app_source_dir": "/nonexistent"}, "app_source_dir=/nonexistent"),
+        (
+            "app",
+            {"app_source_dir": str(ROOT / "app"), "app_controller_wheelhouse_dir": ""},
+            "app_controller_wheelhouse_dir=",
+        ),
         ("nginx", {"nginx_mode": "proxy"}, "nginx_mode"),
         ("nginx", {"nginx_mode": "app", "nginx_listen_port": "eighty"}, "nginx_listen_port"),
         ("nginx", {"nginx_mode": "app", "nginx_info_allowed_networks": ["intranet"]}, "intranet"),
@@ -102,5 +107,14 @@ def test_bad_variable_fails_before_any_change(tmp_path, role, role_vars, named):
 
 
 def test_valid_variables_pass_the_preflight(tmp_path):
-    result = run_role(tmp_path, "app", {"app_workers": 4, "app_bind": "127.0.0.1:8000"})
+    result = run_role(
+        tmp_path,
+        "app",
+        {
+            "app_workers": 4,
+            "app_bind": "127.0.0.1:8000",
+            "app_source_dir": str(ROOT / "app"),
+            "app_controller_wheelhouse_dir": str(tmp_path / "wheelhouse"),
+        },
+    )
     assert result.returncode == 0, result.stdout + result.stderr

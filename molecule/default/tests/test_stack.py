@@ -1,16 +1,12 @@
 """The stack as a client sees it through the load balancer: both backends serve, and losing one costs nothing."""
 
 import json
-import os
 import shlex
 import time
 
-testinfra_hosts = ["webdemo-mol-lb1"]
-BACKENDS = ("webdemo-mol-web1", "webdemo-mol-web2")
+from webdemo_tools.hostcheck import group_hosts
 
-
-def backend(host, name):
-    return host.get_host(f"ansible://{name}?ansible_inventory={os.environ['MOLECULE_INVENTORY_FILE']}")
+testinfra_hosts = ["ansible://lb"]
 
 
 def test_lb_reaches_both_backends(host):
@@ -18,12 +14,12 @@ def test_lb_reaches_both_backends(host):
     for _ in range(40):
         body = host.check_output("curl -sS --fail --max-time 5 http://localhost/api/v1/info")
         seen.add(json.loads(body)["hostname"])
-    assert seen == set(BACKENDS)
+    assert seen == {backend.check_output("hostname") for backend in group_hosts("backend")}
 
 
 def test_every_backend_is_healthy_on_its_own(host):
-    for name in BACKENDS:
-        out = backend(host, name).check_output("curl -sS --fail --max-time 5 http://localhost/api/v1/health")
+    for backend in group_hosts("backend"):
+        out = backend.check_output("curl -sS --fail --max-time 5 http://localhost/api/v1/health")
         assert json.loads(out) == {"success": True}
 
 
@@ -39,7 +35,7 @@ def test_stopping_one_backend_costs_no_request(host):
     def answered():
         return int(host.check_output(f"cat {codes_file} 2>/dev/null | wc -l"))
 
-    web1 = backend(host, BACKENDS[0])
+    web1 = group_hosts("backend")[0]
     deadline = time.monotonic() + 60
     try:
         while answered() < requests // 3:

@@ -1,12 +1,12 @@
 """Alertmanager: hardened unit, no cluster port, webhook delivery for real, bad config refused."""
 
 import json
-import os
-import re
-import subprocess
 import time
 from pathlib import Path
 
+from webdemo_tools import hostcheck
+
+testinfra_hosts = ["ansible://monitor"]
 SCENARIO = Path(__file__).resolve().parent.parent
 
 
@@ -17,9 +17,7 @@ def test_service_runs_without_a_cluster_listener(host):
 
 
 def test_sandbox_exposure_is_at_most_2_5(host):
-    out = host.check_output("systemd-analyze security --no-pager prometheus-alertmanager.service")
-    exposure = re.search(r"Overall exposure level for prometheus-alertmanager.service: ([0-9.]+)", out)
-    assert float(exposure.group(1)) <= 2.5, out
+    hostcheck.assert_hardened(host, "prometheus-alertmanager.service")
 
 
 def test_both_receiver_types_are_configured(host):
@@ -44,15 +42,6 @@ def test_an_alert_reaches_the_webhook(host):
 
 
 def test_rejected_config_fails_the_play_and_keeps_the_live_one(host):
-    before = host.file("/etc/prometheus/alertmanager.yml").sha256sum
-    play = subprocess.run(
-        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(SCENARIO / "bad-config.yml")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    hostcheck.assert_rejected_config_keeps_the_live_one(
+        host, SCENARIO / "bad-config.yml", "/etc/prometheus/alertmanager.yml", "prometheus-alertmanager"
     )
-    assert play.returncode != 0
-    assert "failed to validate" in play.stdout + play.stderr
-    assert host.file("/etc/prometheus/alertmanager.yml").sha256sum == before
-    assert host.service("prometheus-alertmanager").is_running

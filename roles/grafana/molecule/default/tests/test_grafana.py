@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+testinfra_hosts = ["ansible://monitor"]
 MARKER = "/etc/grafana-webdemo/SKIPPED"
 ADMIN = ("admin", "molecule-Test-pw;1")  # converge.yml
 PROMETHEUS = {"type": "prometheus", "uid": "PBFA97CFB590B2093"}
