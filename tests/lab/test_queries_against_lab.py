@@ -31,7 +31,7 @@ def test_every_dashboard_and_rule_expression_returns_data():
         assert time.monotonic() < deadline, "Prometheus did not see the traffic within 90 s"
         time.sleep(2)
     assert codes.count(200) == 30 * rounds and codes.count(404) == 5 * rounds, {c: codes.count(c) for c in set(codes)}
-    args = [sys.executable, str(ROOT / "scripts" / "check_promql.py"), "--prometheus", PROMETHEUS]
+    args = [sys.executable, "-m", "webdemo_tools.promql", "--prometheus", PROMETHEUS]
     for allowed in ALLOWED_EMPTY:
         args += ["--allow-empty", allowed]
     rules = subprocess.run(
@@ -43,7 +43,7 @@ def test_every_dashboard_and_rule_expression_returns_data():
     rules_file = ROOT / ".cache" / "lab-rules.yml"
     rules_file.parent.mkdir(exist_ok=True)
     rules_file.write_text(rules)
-    dashboards = sorted((ROOT / "roles" / "grafana" / "files" / "dashboards").glob("*.json"))
+    dashboards = sorted((ROOT / "files" / "grafana" / "dashboards").glob("*.json"))
     result = subprocess.run(
         [*args, *map(str, dashboards), str(rules_file)], capture_output=True, text=True, timeout=120, check=False
     )

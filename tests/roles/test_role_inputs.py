@@ -57,6 +57,7 @@ def run_role(tmp_path, role, role_vars):
         ("app", {"app_worker_class": "eventlet"}, "app_worker_class"),
         ("app", {"app_info_enabled": "perhaps"}, "app_info_enabled"),
         ("app", {"app_workers": -1}, "app_workers=-1"),
+        ("app", {"app_keep_releases": 1}, "app_keep_releases=1"),
         ("app", {"app_bind": "somewhere"}, "app_bind=somewhere"),
         ("app", {"app_test_delay_seconds": 0.5}, "app_allow_test_delay"),
         ("app", {"app_source_dir": "/nonexistent"}, "app_source_dir=/nonexistent"),
@@ -71,7 +72,15 @@ def run_role(tmp_path, role, role_vars):
         ("nginx", {"nginx_mode": "lb", "nginx_lb_backend_hosts": []}, "nginx_lb_backend_hosts"),
         ("common", {"common_apt_cache_valid_time": "soon"}, "common_apt_cache_valid_time"),
         ("prometheus", {"prometheus_scrape_interval": "15 seconds"}, "prometheus_scrape_interval=15 seconds"),
-        ("prometheus", {"prometheus_alert_latency_quantile": 1.5}, "prometheus_alert_latency_quantile=1.5"),
+        (
+            "prometheus",
+            {
+                "prometheus_rule_files": [str(ROOT / "files/prometheus/webdemo.yml")],
+                "prometheus_rule_overrides": {"HighLatncy": {"for": "15s"}},
+            },
+            "prometheus_rule_overrides.HighLatncy",
+        ),
+        ("prometheus", {}, "prometheus_rule_files=[]"),
         (
             "prometheus",
             {"prometheus_install_method": "archive", "prometheus_archive_sha256": "abc"},

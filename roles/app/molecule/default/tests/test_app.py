@@ -36,7 +36,7 @@ def test_gunicorn_runs_as_the_service_user_with_three_workers(host):
 
 
 def test_code_is_owned_by_root_and_config_is_not_world_readable(host):
-    assert host.file("/opt/webdemo/venv/bin/gunicorn").user == "root"
+    assert host.file("/opt/webdemo/current/venv/bin/gunicorn").user == "root"
     env = host.file("/etc/webdemo/webdemo.env")
     assert env.user == "root" and env.group == "webdemo" and env.mode == 0o640
     assert host.user("webdemo").shell == "/usr/sbin/nologin"
@@ -87,3 +87,16 @@ def test_service_has_no_network_and_a_fresh_metrics_directory(host):
     assert "webdemo/prometheus" in unit
     listing = host.check_output("ls /run/webdemo/prometheus")
     assert listing  # the workers' files; the directory vanishes with the service (RuntimeDirectory)
+
+
+def test_the_service_runs_the_current_release_pinned_to_its_version(host):
+    current = host.file("/opt/webdemo/current")
+    assert current.is_symlink
+    release = current.linked_to.rsplit("/", 1)[-1]
+    assert current.linked_to == f"/opt/webdemo/releases/{release}"
+    installed = host.check_output(
+        "/opt/webdemo/current/venv/bin/python -c %s", "import webdemo; print(webdemo.__version__)"
+    )
+    assert installed == release
+    assert f'version="{release}"' in curl(host, "/metrics")
+    assert not host.file("/opt/webdemo/venv").exists  # the single-virtualenv layout is gone

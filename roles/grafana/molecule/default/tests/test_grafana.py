@@ -10,8 +10,11 @@ import yaml
 testinfra_hosts = ["ansible://monitor"]
 MARKER = "/etc/grafana-webdemo/SKIPPED"
 ADMIN = ("admin", "molecule-Test-pw;1")  # converge.yml
-PROMETHEUS = {"type": "prometheus", "uid": "PBFA97CFB590B2093"}
-REPO_DASHBOARD = Path(__file__).resolve().parents[3] / "files" / "dashboards" / "api-latency.json"
+ROOT = Path(__file__).resolve().parents[5]
+REPO_DASHBOARD = ROOT / "files" / "grafana" / "dashboards" / "api-latency.json"
+# The datasources' uids: converge.yml provisions them from this file, the dashboards were generated from it.
+DATASOURCES = yaml.safe_load((ROOT / "files" / "grafana" / "datasources.yml").read_text())
+PROMETHEUS = {"type": "prometheus", "uid": DATASOURCES["prometheus"]["uid"]}
 
 
 def skipped_reason(host):
@@ -33,13 +36,17 @@ def test_datasources_are_prometheus_default_and_alertmanager_without_grafana_rul
     prom = sources["Prometheus"]
     assert (prom["type"], prom["uid"], prom["url"], prom["isDefault"]) == (
         "prometheus",
-        "PBFA97CFB590B2093",
+        PROMETHEUS["uid"],
         "http://localhost:9090",
         True,
     )
     assert prom["jsonData"]["manageAlerts"] is True
     alertmanager = sources["Alertmanager"]
-    assert (alertmanager["type"], alertmanager["url"]) == ("alertmanager", "http://localhost:9093")
+    assert (alertmanager["type"], alertmanager["uid"], alertmanager["url"]) == (
+        "alertmanager",
+        DATASOURCES["alertmanager"]["uid"],
+        "http://localhost:9093",
+    )
     assert alertmanager["jsonData"] == {"implementation": "prometheus", "handleGrafanaManagedAlerts": False}
 
 
@@ -96,7 +103,7 @@ def test_grafana_serves_its_health_datasource_and_dashboard(host):
             host.check_output("curl -sS --max-time 5 -u %s http://127.0.0.1:3000%s", ":".join(ADMIN), path)
         )
 
-    source = api("/api/datasources/uid/PBFA97CFB590B2093")
+    source = api(f"/api/datasources/uid/{PROMETHEUS['uid']}")
     assert source["name"] == "Prometheus" and source["isDefault"] is True
     found = api("/api/dashboards/uid/webdemo-api-latency")
     assert found["meta"]["folderTitle"] == "APIs"

@@ -25,9 +25,13 @@ def test_sandbox_exposure_is_at_most_2_5(host):
     hostcheck.assert_hardened(host, "prometheus.service")
 
 
-def test_alert_rules_are_loaded(host):
-    rules = {rule["name"] for group in api(host, "/api/v1/rules")["groups"] for rule in group["rules"]}
-    assert {"HighLatency", "Up"} <= rules
+def test_alert_rules_are_loaded_with_the_overrides_applied(host):
+    rules = {rule["name"]: rule for group in api(host, "/api/v1/rules")["groups"] for rule in group["rules"]}
+    assert {"HighLatency", "Up"} <= set(rules)
+    # converge.yml: HighLatency {for: 15s, range: 1m}, Up {for: 15s} over files/prometheus/webdemo.yml's 5m.
+    assert (rules["HighLatency"]["duration"], rules["Up"]["duration"]) == (15, 15)
+    assert "[1m]" in rules["HighLatency"]["query"] and "[5m]" not in rules["HighLatency"]["query"]
+    assert host.file("/etc/prometheus/rules/webdemo.yml").exists
 
 
 def test_targets_come_from_the_inventory_and_are_up(host):

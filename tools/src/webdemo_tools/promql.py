@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """Evaluate every PromQL expression of Grafana dashboards and rule files against a real Prometheus.
 
-    scripts/check_promql.py --prometheus http://monitor:9090 \\
-        roles/grafana/files/dashboards/*.json path/to/rules.yml --allow-empty ALERTS
+    webdemo-check-promql --prometheus http://monitor:9090 \\
+        files/grafana/dashboards/*.json files/prometheus/webdemo.yml --allow-empty ALERTS
 
 Sources: dashboard JSON (panel targets' `expr`, panels nested in rows included; a file exported with a
 `{"dashboard": ...}` wrapper works too), Prometheus rule files (`groups[].rules[].expr`) and Grafana alert rule
@@ -25,6 +24,8 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 
 @dataclass
@@ -94,8 +95,6 @@ def load(path):
     text = Path(path).read_text(encoding="utf-8")
     if str(path).endswith(".json"):
         return json.loads(text)
-    import yaml  # PyYAML: only needed for YAML rule files
-
     return yaml.safe_load(text)
 
 
@@ -205,7 +204,7 @@ def check_reachable(base_url, timeout):
         with urllib.request.urlopen(base_url.rstrip("/") + "/api/v1/status/buildinfo", timeout=timeout) as resp:  # noqa: S310
             return json.load(resp).get("data", {}).get("version", "?")
     except (urllib.error.URLError, OSError, ValueError) as err:
-        print(f"check_promql: Prometheus at {base_url} is not reachable: {err}", file=sys.stderr)
+        print(f"webdemo-check-promql: Prometheus at {base_url} is not reachable: {err}", file=sys.stderr)
         sys.exit(2)
 
 

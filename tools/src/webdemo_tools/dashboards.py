@@ -1,20 +1,26 @@
-#!/usr/bin/env python3
-"""Generate the webdemo Grafana dashboards (stdlib only, deterministic output).
+"""Generate webdemo's Grafana dashboards (deterministic output) into files/grafana/dashboards/.
 
-    python3 roles/grafana/files/generate_dashboards.py          # (re)write files/dashboards/*.json
-    python3 roles/grafana/files/generate_dashboards.py --check  # exit 1 when a committed file is out of date
+    webdemo-dashboards          # (re)write files/grafana/dashboards/*.json
+    webdemo-dashboards --check  # exit 1 when a committed dashboard is out of date
 
-Every panel shows a latency, a rate, a ratio or a total over the dashboard's range: never a raw counter.
-The app's histogram is `http_request_duration_seconds{method, path, status_code}` (path = route template).
+Every panel and query uses the Prometheus datasource of files/grafana/datasources.yml (the uid the grafana role
+provisions). Every panel shows a latency, a rate, a ratio or a total over the dashboard's range: never a raw
+counter. The app's histogram is `http_request_duration_seconds{method, path, status_code}` (path = route
+template), scraped by the Prometheus job `app`. Run it anywhere inside the repository (it finds the directory
+holding files/grafana/), or name the paths with --out-dir and --datasources.
 """
+
+from __future__ import annotations
 
 import argparse
 import json
 import sys
 from pathlib import Path
 
-OUT_DIR = Path(__file__).resolve().parent / "dashboards"
-DATASOURCE = {"type": "prometheus", "uid": "PBFA97CFB590B2093"}
+import yaml
+
+DATASOURCES = Path("files") / "grafana" / "datasources.yml"
+DASHBOARDS_DIR = Path("files") / "grafana" / "dashboards"
 METRIC = "http_request_duration_seconds"
 # Template variables: every backend query is filtered by them ("All" = the regex .*).
 SEL = 'job=~"$job", instance=~"$instance"'
@@ -26,9 +32,9 @@ def sel(extra=""):
     return "{" + SEL + (", " + extra if extra else "") + "}"
 
 
-def target(expr, legend, ref, *, instant=False, table=False):
+def target(ds, expr, legend, ref, *, instant=False, table=False):
     tgt = {
-        "datasource": DATASOURCE,
+        "datasource": ds,
         "editorMode": "code",
         "expr": expr,
         "legendFormat": legend,
@@ -49,7 +55,7 @@ def quantile(q, by):
     return f"histogram_quantile({q}, sum by (le, {by}) (rate({METRIC}_bucket{sel()}[{RATE}])))"
 
 
-def timeseries(title, description, targets, unit, grid, *, stack=False, max_value=None):
+def timeseries(ds, title, description, targets, unit, grid, *, stack=False, max_value=None):
     defaults = {
         "unit": unit,
         "min": 0,
@@ -68,7 +74,7 @@ def timeseries(title, description, targets, unit, grid, *, stack=False, max_valu
         "type": "timeseries",
         "title": title,
         "description": description,
-        "datasource": DATASOURCE,
+        "datasource": ds,
         "gridPos": grid,
         "fieldConfig": {"defaults": defaults, "overrides": []},
         "options": {
@@ -79,12 +85,12 @@ def timeseries(title, description, targets, unit, grid, *, stack=False, max_valu
     }
 
 
-def stat(title, description, expr, color, grid, *, mappings=None, legend="", unit="short"):
+def stat(ds, title, description, expr, color, grid, *, mappings=None, legend="", unit="short"):
     return {
         "type": "stat",
         "title": title,
         "description": description,
-        "datasource": DATASOURCE,
+        "datasource": ds,
         "gridPos": grid,
         "fieldConfig": {
             "defaults": {
@@ -107,7 +113,7 @@ def stat(title, description, expr, color, grid, *, mappings=None, legend="", uni
             "textMode": "value_and_name" if legend else "value",
             "orientation": "auto",
         },
-        "targets": [target(expr, legend, "A", instant=True)],
+        "targets": [target(ds, expr, legend, "A", instant=True)],
     }
 
 
@@ -121,15 +127,19 @@ def row(title, y):
     }
 
 
-def api_latency():
+def api_latency(ds):
+    """The "API Latency" dashboard, every panel and query on the Prometheus datasource `ds`."""
     panels = []
     y = 0
     panels.append(row("Latency", y))
     y += 1
 
     ids = refs()
-    latency_targets = [target(quantile(q, "job"), f"p{round(q * 100)} {{{{job}}}}", next(ids)) for q in QUANTILES] + [
+    latency_targets = [
+        target(ds, quantile(q, "job"), f"p{round(q * 100)} {{{{job}}}}", next(ids)) for q in QUANTILES
+    ] + [
         target(
+            ds,
             f"sum by (job) (rate({METRIC}_sum{sel()}[{RATE}]))\n  / sum by (job) (rate({METRIC}_count{sel()}[{RATE}]))",
             "mean {{job}}",
             next(ids),
@@ -137,6 +147,7 @@ def api_latency():
     ]
     panels.append(
         timeseries(
+            ds,
             "Response Latency",
             "p50/p95/p99 of every request per job (histogram_quantile over the buckets' rates), and the mean "
             "(rate of the durations' sum / rate of the request count).",
@@ -148,9 +159,10 @@ def api_latency():
     ids = refs()
     panels.append(
         timeseries(
+            ds,
             "p50/p95/p99 per route",
             "Latency quantiles per route template (path label).",
-            [target(quantile(q, "path"), f"p{round(q * 100)} {{{{path}}}}", next(ids)) for q in QUANTILES],
+            [target(ds, quantile(q, "path"), f"p{round(q * 100)} {{{{path}}}}", next(ids)) for q in QUANTILES],
             "s",
             {"h": 9, "w": 12, "x": 12, "y": y},
         )
@@ -161,9 +173,10 @@ def api_latency():
     y += 1
     panels.append(
         timeseries(
+            ds,
             "Request rate",
             "Requests per second per route template.",
-            [target(f"sum by (path) (rate({METRIC}_count{sel()}[{RATE}]))", "{{path}}", "A")],
+            [target(ds, f"sum by (path) (rate({METRIC}_count{sel()}[{RATE}]))", "{{path}}", "A")],
             "reqps",
             {"h": 8, "w": 8, "x": 0, "y": y},
         )
@@ -173,9 +186,10 @@ def api_latency():
     errors_rate = f"sum by (job) (rate({METRIC}_count{errors_sel}[{RATE}]))"
     panels.append(
         timeseries(
+            ds,
             "Error ratio",
             "Share of responses with a 5xx status per job (0 while there is traffic and no 5xx).",
-            [target(f"({errors_rate}\n  or {all_rate} * 0)\n/ {all_rate}", "5xx {{job}}", "A")],
+            [target(ds, f"({errors_rate}\n  or {all_rate} * 0)\n/ {all_rate}", "5xx {{job}}", "A")],
             "percentunit",
             {"h": 8, "w": 8, "x": 8, "y": y},
             max_value=1,
@@ -183,10 +197,12 @@ def api_latency():
     )
     panels.append(
         timeseries(
+            ds,
             "APIs <> StatusCode",
             "Requests per second per route template and status code.",
             [
                 target(
+                    ds,
                     f"sum by (path, status_code) (rate({METRIC}_count{sel()}[{RATE}]))",
                     "{{path}} {{status_code}}",
                     "A",
@@ -210,6 +226,7 @@ def api_latency():
             expr += " or vector(0)"
         panels.append(
             stat(
+                ds,
                 f"{klass}xx responses",
                 f"Responses with a {klass}xx status over the dashboard's time range.",
                 expr,
@@ -219,6 +236,7 @@ def api_latency():
         )
     panels.append(
         stat(
+            ds,
             "Backends up",
             "Scrape health of each backend (job app): 1 = scraped, 0 = down.",
             'up{job="app"}',
@@ -242,7 +260,7 @@ def api_latency():
             "type": "table",
             "title": "Firing alerts",
             "description": "Prometheus' firing alerts (rules HighLatency, Up); Grafana evaluates no rule itself.",
-            "datasource": DATASOURCE,
+            "datasource": ds,
             "gridPos": {"h": 6, "w": 24, "x": 0, "y": y},
             "fieldConfig": {"defaults": {}, "overrides": []},
             "options": {"showHeader": True, "cellHeight": "sm"},
@@ -252,7 +270,7 @@ def api_latency():
                     "options": {"excludeByName": {"Time": True, "Value": True, "__name__": True, "alertstate": True}},
                 }
             ],
-            "targets": [target('ALERTS{alertstate="firing"}', "", "A", instant=True, table=True)],
+            "targets": [target(ds, 'ALERTS{alertstate="firing"}', "", "A", instant=True, table=True)],
         }
     )
 
@@ -264,7 +282,7 @@ def api_latency():
             "type": "query",
             "name": name,
             "label": label,
-            "datasource": DATASOURCE,
+            "datasource": ds,
             "definition": query,
             "query": {"query": query, "refId": f"PrometheusVariableQueryEditor-VariableQuery-{name}"},
             "refresh": 2,
@@ -321,19 +339,44 @@ def api_latency():
 DASHBOARDS = {"api-latency.json": api_latency}
 
 
-def render(build):
-    return json.dumps(build(), indent=2, sort_keys=True) + "\n"
+def find_root(start: Path | None = None) -> Path:
+    """The repository: the nearest directory at or above `start` (default: the working directory) with
+    files/grafana/datasources.yml."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        if (directory / DATASOURCES).is_file():
+            return directory
+    raise FileNotFoundError(f"no {DATASOURCES} in {here} or above: run it inside the webdemo repository")
+
+
+def prometheus_datasource(path: Path) -> dict:
+    """The dashboards' datasource reference, {"type": "prometheus", "uid": ...}, from datasources.yml."""
+    entry = yaml.safe_load(path.read_text(encoding="utf-8"))["prometheus"]
+    return {"type": entry["type"], "uid": entry["uid"]}
+
+
+def render(build, datasource):
+    return json.dumps(build(datasource), indent=2, sort_keys=True) + "\n"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="fail when a committed dashboard is out of date")
-    parser.add_argument("--out-dir", type=Path, default=OUT_DIR)
+    parser.add_argument("--out-dir", type=Path, help=f"default: the repository's {DASHBOARDS_DIR}")
+    parser.add_argument("--datasources", type=Path, help=f"default: the repository's {DATASOURCES}")
     args = parser.parse_args(argv)
+    if args.out_dir is None or args.datasources is None:
+        try:
+            root = find_root()
+        except FileNotFoundError as err:
+            parser.error(str(err))
+        args.out_dir = args.out_dir or root / DASHBOARDS_DIR
+        args.datasources = args.datasources or root / DATASOURCES
+    datasource = prometheus_datasource(args.datasources)
     stale = []
     for name, build in DASHBOARDS.items():
         path = args.out_dir / name
-        text = render(build)
+        text = render(build, datasource)
         if args.check:
             if not path.exists() or path.read_text(encoding="utf-8") != text:
                 stale.append(str(path))
@@ -342,7 +385,7 @@ def main(argv=None):
             path.write_text(text, encoding="utf-8")
             print(f"wrote {path}")
     if stale:
-        print("out of date (run roles/grafana/files/generate_dashboards.py): " + ", ".join(stale), file=sys.stderr)
+        print("out of date (run webdemo-dashboards): " + ", ".join(stale), file=sys.stderr)
         return 1
     return 0
 

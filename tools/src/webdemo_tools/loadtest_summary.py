@@ -1,23 +1,28 @@
-"""Compact summary of a JMeter results.jtl (CSV with a header line), with an SLO gate.
+"""Summary of a JMeter run (JMeter's own statistics plus what they lack), with an SLO gate.
 
-    python jmeter/summary.py jmeter/results.jtl [--max-p95-ms 150] [--max-error-pct 1]
-        [--prometheus http://monitor:9090 [--start EPOCH --end EPOCH]] [--plot-dir jmeter/report]
+    webdemo-loadtest-summary jmeter/results.jtl [--statistics jmeter/report/statistics.json]
+        [--max-p95-ms 150] [--max-error-pct 1] [--prometheus http://monitor:9090 [--start EPOCH --end EPOCH]]
+        [--plot-dir jmeter/report] [--no-plots]
 
-Per label and in total: samples, errors and error %, throughput, mean and p50/p95/p99 of `elapsed`.
+The per-label table and the SLO gate use the numbers JMeter's HTML report computed from the same results
+(report/statistics.json, written by `jmeter -e -o report`): samples, errors and error %, throughput, mean and
+p50/p95/p99 per label and in total. p95/p99 are the report's second and third percentile columns, which
+jmeter/jmeter.properties sets to 95 and 99 (aggregate_rpt_pct2/3). JMeter's throughput of a label is its samples
+over that label's own time span, so the per-label figures need not add up to the total.
 
-Definitions (chosen to match JMeter's own HTML dashboard, so both reports show the same numbers):
-- throughput = samples / wall time of the run, wall time = last (timeStamp + elapsed) - first timeStamp over
-  all samples (the same window for every row, so per-label throughputs add up to the total).
-- percentiles: commons-math's "legacy" estimator that JMeter uses: over the n sorted values x[1..n], position
-  pos = p/100 * (n + 1); pos < 1 gives x[1], pos >= n gives x[n], otherwise x[floor(pos)] interpolated linearly
-  towards x[floor(pos) + 1] (Hyndman & Fan type 6, numpy's method="weibull").
-- the SLO gate uses the Total row: p95 <= --max-p95-ms and error % <= --max-error-pct.
-- distributed runs: each remote engine names its threads "<host>:<port>-<thread group> N-M", so the samples
-  per engine are shown too (proof that every engine ran and how evenly the load was shared).
+From results.jtl (CSV with a header line) it adds what the report does not give:
+- the samples per engine of a distributed run: each remote engine names its threads
+  "<host>:<port>-<thread group> N-M" (proof that every engine ran and how evenly the load was shared);
+- the most frequent failure reasons;
+- with --prometheus, what the server saw during the run window (the `app` job's histogram): request rate and
+  p95 over the whole window, queried at its end;
+- p95 and throughput per second as PNG plots (matplotlib, the tools package's optional `plots` dependency).
 
-With --prometheus it also shows what the server saw during the run window (the `backend` job's histogram):
-request rate and p95 over the whole window, queried at its end. Exit status: 0 SLO met, 1 SLO missed,
-2 unusable input.
+The report must be of that results file: a different total sample count is unusable input.
+`percentile` is JMeter's own estimator (commons-math's "legacy" method) for figures the report does not have,
+such as the per-second p95 of the plots or a steady window of the run.
+
+Exit status: 0 SLO met, 1 SLO missed ("SLO MISSED: ..." on stderr), 2 unusable input.
 """
 
 from __future__ import annotations
@@ -36,6 +41,18 @@ from pathlib import Path
 
 TOTAL = "Total"
 REQUIRED_COLUMNS = ("timeStamp", "elapsed", "label", "responseCode", "success", "failureMessage")
+# statistics.json fields of each label, as JMeter 5.x writes them.
+STATISTICS_FIELDS = (
+    "sampleCount",
+    "errorCount",
+    "errorPct",
+    "throughput",
+    "meanResTime",
+    "medianResTime",
+    "pct2ResTime",
+    "pct3ResTime",
+    "maxResTime",
+)
 PROMETHEUS_RATE = 'sum(rate(http_request_duration_seconds_count{{job="app", path!="/metrics"}}[{window}s]))'
 PROMETHEUS_P95 = (
     "histogram_quantile(0.95, sum by (le) "
@@ -49,7 +66,7 @@ PROMETHEUS_MIN_WINDOW_S = 15
 
 
 class SummaryError(Exception):
-    """The input cannot be summarised (missing file or column, no samples, Prometheus unreachable)."""
+    """The input cannot be summarised (missing file, column or field, no samples, Prometheus unreachable)."""
 
 
 @dataclass(frozen=True)
@@ -73,12 +90,12 @@ class Row:
     samples: int
     errors: int
     error_pct: float
-    throughput: float  # requests per second over the run's wall time
+    throughput: float  # requests per second, as JMeter's report computes it
     mean_ms: float
     p50_ms: float
     p95_ms: float
     p99_ms: float
-    max_ms: int
+    max_ms: float
 
 
 def _int(value: str | None) -> int:
@@ -116,8 +133,59 @@ def read_jtl(path: str | Path) -> list[Sample]:
         ]
 
 
+def read_statistics(path: str | Path) -> list[Row]:
+    """JMeter's per-label statistics (report/statistics.json): one row per label (sorted), then the Total row."""
+    path = Path(path)
+    if not path.is_file():
+        raise SummaryError(f"{path}: no such file (JMeter writes it with -e -o <report dir>)")
+    try:
+        statistics = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise SummaryError(f"{path}: not JSON ({error})") from error
+    if not isinstance(statistics, dict) or TOTAL not in statistics:
+        raise SummaryError(f"{path}: not JMeter's statistics.json (no {TOTAL!r} entry)")
+    rows = []
+    for label in [*sorted(set(statistics) - {TOTAL}), TOTAL]:
+        entry = statistics[label]
+        missing = [f for f in STATISTICS_FIELDS if not isinstance(entry, dict) or f not in entry]
+        if missing:
+            raise SummaryError(f"{path}: {label!r} lacks {', '.join(missing)}")
+        rows.append(
+            Row(
+                label=label,
+                samples=int(entry["sampleCount"]),
+                errors=int(entry["errorCount"]),
+                error_pct=float(entry["errorPct"]),
+                throughput=float(entry["throughput"]),
+                mean_ms=float(entry["meanResTime"]),
+                p50_ms=float(entry["medianResTime"]),
+                p95_ms=float(entry["pct2ResTime"]),
+                p99_ms=float(entry["pct3ResTime"]),
+                max_ms=float(entry["maxResTime"]),
+            )
+        )
+    if rows[-1].samples == 0:
+        raise SummaryError(f"{path}: no samples")
+    return rows
+
+
+def check_consistent(rows: list[Row], samples: list[Sample]) -> None:
+    """Fail when the report was not made from these samples (a stale report next to a new results file)."""
+    if not samples:
+        raise SummaryError("no samples in the results file")
+    if rows[-1].samples != len(samples):
+        raise SummaryError(
+            f"the report counts {rows[-1].samples} samples, the results file {len(samples)}: "
+            "the report is not of this run"
+        )
+
+
 def percentile(values: list[float], p: float) -> float:
-    """p-th percentile of values with JMeter's (commons-math legacy, type 6) estimator; see the module doc."""
+    """p-th percentile with JMeter's estimator (commons-math "legacy", Hyndman & Fan type 6, numpy "weibull").
+
+    Over the n sorted values x[1..n], position pos = p/100 * (n + 1); pos < 1 gives x[1], pos >= n gives x[n],
+    otherwise x[floor(pos)] interpolated linearly towards x[floor(pos) + 1].
+    """
     if not values:
         raise ValueError("percentile of no values")
     if not 0 < p <= 100:
@@ -134,38 +202,11 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[lower - 1] + fraction * (ordered[lower] - ordered[lower - 1])
 
 
-def wall_time_s(samples: list[Sample]) -> float:
-    """Seconds from the first sample's start to the last sample's end."""
+def run_window_s(samples: list[Sample]) -> tuple[float, float]:
+    """Epoch seconds of the first sample's start and of the last sample's end."""
     start = min(s.timestamp_ms for s in samples)
     end = max(s.timestamp_ms + s.elapsed_ms for s in samples)
-    return max(end - start, 1) / 1000
-
-
-def _row(label: str, samples: list[Sample], wall_s: float) -> Row:
-    elapsed = [s.elapsed_ms for s in samples]
-    errors = sum(not s.success for s in samples)
-    return Row(
-        label=label,
-        samples=len(samples),
-        errors=errors,
-        error_pct=100 * errors / len(samples),
-        throughput=len(samples) / wall_s,
-        mean_ms=sum(elapsed) / len(elapsed),
-        p50_ms=percentile(elapsed, 50),
-        p95_ms=percentile(elapsed, 95),
-        p99_ms=percentile(elapsed, 99),
-        max_ms=max(elapsed),
-    )
-
-
-def summarise(samples: list[Sample]) -> list[Row]:
-    """One row per label (sorted), then the Total row."""
-    if not samples:
-        raise SummaryError("no samples in the results file")
-    wall_s = wall_time_s(samples)
-    labels = sorted({s.label for s in samples})
-    rows = [_row(label, [s for s in samples if s.label == label], wall_s) for label in labels]
-    return [*rows, _row(TOTAL, samples, wall_s)]
+    return start / 1000, end / 1000
 
 
 def format_table(rows: list[Row]) -> str:
@@ -176,7 +217,7 @@ def format_table(rows: list[Row]) -> str:
     for r in rows:
         lines.append(
             f"{r.label:<{width}} {r.samples:>8} {r.errors:>7} {r.error_pct:>6.2f} {r.throughput:>8.2f} "
-            f"{r.mean_ms:>7.1f} {r.p50_ms:>7.1f} {r.p95_ms:>7.1f} {r.p99_ms:>7.1f} {r.max_ms:>6}"
+            f"{r.mean_ms:>7.1f} {r.p50_ms:>7.1f} {r.p95_ms:>7.1f} {r.p99_ms:>7.1f} {r.max_ms:>6.0f}"
         )
     return "\n".join(lines)
 
@@ -243,7 +284,7 @@ def plot(samples: list[Sample], directory: str | Path) -> list[Path]:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt  # noqa: PLC0415
     except ImportError:
-        print("summary: matplotlib is not installed: no plots (pip install -r jmeter/requirements.txt)")
+        print("summary: matplotlib is not installed: no plots (the tools package's extra: webdemo-tools[plots])")
         return []
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -283,6 +324,9 @@ def plot(samples: list[Sample], directory: str | Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("jtl", type=Path, help="results.jtl (CSV with header)")
+    parser.add_argument(
+        "--statistics", type=Path, help="JMeter's statistics.json of that run (default: <jtl dir>/report/)"
+    )
     parser.add_argument("--max-p95-ms", type=float, default=150, help="SLO: largest p95 of all samples (ms)")
     parser.add_argument("--max-error-pct", type=float, default=1, help="SLO: largest error percentage")
     parser.add_argument("--prometheus", metavar="URL", help="also show Prometheus' view of the run")
@@ -294,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         samples = read_jtl(args.jtl)
-        rows = summarise(samples)
+        rows = read_statistics(args.statistics or args.jtl.parent / "report" / "statistics.json")
+        check_consistent(rows, samples)
     except SummaryError as error:
         print(f"summary: {error}", file=sys.stderr)
         return 2
@@ -307,8 +352,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  failed: {message}")
     total = rows[-1]
     if args.prometheus:
-        start = args.start if args.start is not None else min(s.timestamp_ms for s in samples) / 1000
-        end = args.end if args.end is not None else max(s.timestamp_ms + s.elapsed_ms for s in samples) / 1000
+        first, last = run_window_s(samples)
+        start = args.start if args.start is not None else first
+        end = args.end if args.end is not None else last
         try:
             view = prometheus_view(args.prometheus, start, end)
         except SummaryError as error:

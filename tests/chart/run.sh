@@ -7,13 +7,13 @@
 # The image is built first (scripts/build-image.sh) unless WEBDEMO_SKIP_IMAGE_BUILD=1.
 # Needs scripts/install-helm.sh (helm + kubeconform in .cache/bin) and the .venv.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 export PATH="$PWD/.cache/bin:$PWD/.venv/bin:$PATH"
 
 for bin in helm kubeconform; do
-  command -v "$bin" >/dev/null || { echo "test-chart: $bin missing: run scripts/install-helm.sh" >&2; exit 1; }
+  command -v "$bin" >/dev/null || { echo "chart: $bin missing: run scripts/install-helm.sh" >&2; exit 1; }
 done
-echo "test-chart: $(helm version --short), kubeconform $(kubeconform -v)"
+echo "chart: $(helm version --short), kubeconform $(kubeconform -v)"
 
 for values in charts/webdemo/ci/*-values.yaml; do
   echo "-- helm lint --strict -f $values"
@@ -26,7 +26,7 @@ if [[ "${WEBDEMO_SKIP_IMAGE_BUILD:-0}" != 1 ]]; then
   if docker version >/dev/null 2>&1; then
     scripts/build-image.sh
   else
-    echo "test-chart: NOTE no Docker engine answers: the image is not built and its smoke test will skip" >&2
+    echo "chart: NOTE no Docker engine answers: the image is not built and its smoke test will skip" >&2
   fi
 fi
 
