@@ -33,8 +33,10 @@ say() { printf '\n== setup: %s\n' "$*"; }
 # (installing them starts nothing where systemd is not PID 1).
 base_packages=(docker.io debootstrap python3-venv wrk nginx-light curl prometheus prometheus-alertmanager)
 
-# Any go bootstraps the pinned toolchain (scripts/install-helm.sh says how); machines without one get Debian's.
+# Any go bootstraps the pinned toolchain (scripts/install-helm.sh says how); machines without one get Debian's. The
+# toolchain and the modules come over HTTPS: go reads the system's CA certificates (not in Debian's minimal images).
 go_packages() {
+  echo ca-certificates
   command -v go >/dev/null || [[ -x /usr/local/go/bin/go ]] || echo golang-go
 }
 # Java and Maven assemble JMeter from Maven Central (scripts/build-jmeter-mirror.sh) and make the lab's keystore;
@@ -133,7 +135,7 @@ declare -A what=(
   [venv]="Python virtualenv from requirements-dev.lock (~2.5 min the first time)"
   [docker]="Docker engine (~5 s when it has to be started)"
   [base-image]="lab base image (debootstrap, ~60 s the first time)"
-  [go]="pinned Go toolchain from the Go module proxy (~30 s the first time)"
+  [go]="pinned Go toolchain from the Go module proxy (~1 min the first time)"
   [java]="Java and Maven (Debian's when missing, ~1 min the first time)"
   [helm]="helm and kubeconform, pinned, built with go install (~4 min the first time)"
   [jmeter]="JMeter archive from Maven Central, the lab's http://mirror:8088/ (~70 s the first time)"

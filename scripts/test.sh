@@ -3,20 +3,25 @@
 #   lint      yamllint, ansible-lint (production profile), ruff
 #   unit      the app's pytest suite (unit + real gunicorn integration), the roles' bad-input tests, promtool
 #             unit tests of the alert rules, the PromQL checker against a real Prometheus
+#   setup     the toolchain part of scripts/setup.sh (go, java) in a clean Debian 12 container of the lab's base
+#             image: Debian's go 1.19 fetches the pinned Go toolchain from the module proxy
 #   chart     helm lint/template + kubeconform on three value sets, chart unit tests, bad values, the k8s role up
 #             to the cluster boundary, the container image built and smoke-tested
 #   molecule  `molecule test` of every role scenario and of the stack (molecule/default)
-#   lab       tests/lab/site.sh: site.yml on inventories/local twice (second run must change nothing), requests on :4000, then
+#   lab       tests/lab/site.sh: site.yml on inventories/local twice (second run must change nothing), requests on
+#             :4000, then
 #             tests/lab: every dashboard/rule query against the lab's Prometheus, alerts delivered end to end;
 #             then loadtest.yml: a short distributed run (gen1 + gen2) that must pass with both engines merged, and a
 #             single-engine run with a 1 ms p95 budget that must fail
+#   faults    on the lab left running: deploy, failed deploy, rollback, crashed/hung app, lost backend, crashed
+#             nginx, lost lb, crashed Prometheus, Alertmanager down, each under traffic through the virtual IP
 # Exits non-zero when any stage fails. Needs scripts/setup.sh first.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1
 
-all_stages=(lint unit chart molecule lab)
+all_stages=(lint unit setup chart molecule lab faults)
 stages=("$@")
 ((${#stages[@]})) || stages=("${all_stages[@]}")
 
@@ -30,7 +35,12 @@ stage_lint() {
 }
 
 stage_unit() {
-  pytest -q -p no:cacheprovider app/tests tests --ignore=tests/lab --ignore=tests/chart
+  pytest -q -p no:cacheprovider app/tests tests --ignore=tests/lab --ignore=tests/chart \
+    --ignore=tests/faults/test_faults.py
+}
+
+stage_setup() {
+  tests/setup/toolchain-in-clean-debian.sh
 }
 
 stage_chart() {
@@ -49,6 +59,11 @@ stage_molecule() {
 
 stage_lab() {
   tests/lab/site.sh && pytest -q -p no:cacheprovider -s tests/lab && tests/loadtest/run.sh
+}
+
+# Needs the lab the `lab` stage leaves running (or: ansible-playbook site.yml -i inventories/local).
+stage_faults() {
+  pytest -q -p no:cacheprovider -s tests/faults/test_faults.py
 }
 
 passed=0 failed=0 report=()

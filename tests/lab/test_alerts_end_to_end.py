@@ -9,7 +9,7 @@ import json
 import time
 
 import pytest
-from conftest import docker_exec, prometheus_query, run_playbook, send_requests
+from webdemo_tools.lab import docker_exec, prometheus_query, run_playbook, send_requests
 
 RECEIVER_LOG = "/var/lib/webhook-receiver/alerts.jsonl"
 pytestmark = pytest.mark.usefixtures("lab_is_up")

@@ -8,7 +8,7 @@ import time
 
 import pytest
 import yaml
-from conftest import PROMETHEUS, ROOT, prometheus_query, send_requests
+from webdemo_tools.lab import PROMETHEUS, prometheus_query, root, send_requests
 
 pytestmark = pytest.mark.usefixtures("lab_is_up")
 
@@ -40,10 +40,10 @@ def test_every_dashboard_and_rule_expression_returns_data():
         text=True,
         check=True,
     ).stdout
-    rules_file = ROOT / ".cache" / "lab-rules.yml"
+    rules_file = root() / ".cache" / "lab-rules.yml"
     rules_file.parent.mkdir(exist_ok=True)
     rules_file.write_text(rules)
-    dashboards = sorted((ROOT / "files" / "grafana" / "dashboards").glob("*.json"))
+    dashboards = sorted((root() / "files" / "grafana" / "dashboards").glob("*.json"))
     result = subprocess.run(
         [*args, *map(str, dashboards), str(rules_file)], capture_output=True, text=True, timeout=120, check=False
     )
@@ -54,7 +54,7 @@ def test_every_dashboard_and_rule_expression_returns_data():
 def test_alert_expressions_have_data_below_their_threshold():
     """The rules' expressions are empty while no alert holds; their left-hand sides must still have series, or
     an alert could never fire (a renamed metric or label would silently disable it)."""
-    rules = yaml.safe_load((ROOT / ".cache" / "lab-rules.yml").read_text())
+    rules = yaml.safe_load((root() / ".cache" / "lab-rules.yml").read_text())
     for group in rules["groups"]:
         for rule in group["rules"]:
             left = re.split(r"\s[<>]=?\s", rule["expr"].strip())[0]

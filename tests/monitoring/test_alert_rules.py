@@ -74,18 +74,23 @@ def render_with_overrides(overrides, directory):
 
 
 def durations(rules_path):
-    """What the cases depend on: the HighLatency range and each alert's `for:` and severity."""
+    """What the cases depend on, per alert: its `for:` (0s when absent), its severity and the duration of its
+    expression's range selectors (None without any; one duration per expression, as the role's `range` override
+    sets them all alike)."""
     rules = yaml.safe_load(Path(rules_path).read_text())
-    alerts = {rule["alert"]: rule for group in rules["groups"] for rule in group["rules"] if "alert" in rule}
-    latency, up = alerts["HighLatency"], alerts["Up"]
-    (window,) = set(re.findall(r"\[(\w+)\]", latency["expr"]))
-    return {
-        "latency_window": window,
-        "latency_for": latency["for"],
-        "latency_severity": latency["labels"]["severity"],
-        "up_for": up["for"],
-        "up_severity": up["labels"]["severity"],
-    }
+    settings = {}
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if "alert" not in rule:
+                continue
+            ranges = set(re.findall(r"\[(\w+)\]", rule["expr"]))
+            assert len(ranges) <= 1, f"{rule['alert']}: range selectors of different durations {ranges}"
+            settings[rule["alert"]] = {
+                "for": rule.get("for", "0s"),
+                "severity": rule["labels"]["severity"],
+                "range": ranges.pop() if ranges else None,
+            }
+    return settings
 
 
 def buckets(path, counts_per_minute, minutes=40):
@@ -105,13 +110,17 @@ BORDERLINE = {"0.01": 0, "0.15": 58, "0.25": 60, "+Inf": 60}  # 97% under 150 ms
 
 
 def firing(alertname, labels, eval_time):
-    label_text = ", ".join(
-        f'{k}="{v}"' for k, v in sorted({**labels, "alertname": alertname, "alertstate": "firing"}.items())
-    )
+    """ALERTS at eval_time is exactly this alert firing with these labels (one dict, or a list for several)."""
+    samples = []
+    for one in [labels] if isinstance(labels, dict) else labels:
+        label_text = ", ".join(
+            f'{k}="{v}"' for k, v in sorted({**one, "alertname": alertname, "alertstate": "firing"}.items())
+        )
+        samples.append({"labels": "ALERTS{" + label_text + "}", "value": 1})
     return {
         "expr": f'ALERTS{{alertname="{alertname}", alertstate="firing"}}',
         "eval_time": eval_time,
-        "exp_samples": [{"labels": "ALERTS{" + label_text + "}", "value": 1}],
+        "exp_samples": samples,
     }
 
 
@@ -123,25 +132,299 @@ def silent(alertname, eval_time):
     }
 
 
+def not_yet(alertname, eval_time, settings):
+    """Not firing at eval_time, the first evaluation where its condition holds: pending, with a `for:` to wait."""
+    return [silent(alertname, eval_time)] if minutes(settings[alertname]["for"]) > 0 else []
+
+
+def never_fired(alertname, until):
+    """The alert was not firing at any evaluation from the start up to `until` (ALERTS has a sample at each one)."""
+    return {
+        "expr": f'max_over_time(ALERTS{{alertname="{alertname}", alertstate="firing"}}[{until}])',
+        "eval_time": until,
+        "exp_samples": [],
+    }
+
+
 def minutes(duration):
-    units = {"s": 1 / 60, "m": 1, "h": 60}
-    return float(duration[:-1]) * units[duration[-1]]
+    units = {"ms": 1 / 60000, "s": 1 / 60, "m": 1, "h": 60, "d": 1440}
+    parts = re.findall(r"([0-9]+)(ms|s|m|h|d)", duration)
+    assert "".join(n + u for n, u in parts) == duration, f"unsupported duration {duration!r}"
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def after(*durations):
+    """An evaluation time 2 minutes past these durations (a rate window filling, a `for:` elapsing): late enough
+    for the alert to fire, early enough to be meaningful."""
+    return f"{int(sum(minutes(d) for d in durations)) + 2}m"
+
+
+def series(name, labels, values):
+    return {"series": name + "{" + ", ".join(f'{k}="{v}"' for k, v in labels.items()) + "}", "values": values}
+
+
+def requests(path, status_code, per_minute, minutes=40):
+    """The app's request counter (the histogram's _count) for one route and status, growing per_minute."""
+    labels = {"job": "app", "instance": "web1", "method": "GET", "path": path, "status_code": status_code}
+    return series("http_request_duration_seconds_count", labels, f"0+{per_minute}x{minutes}")
+
+
+def filesystem(instance, mountpoint, fstype, size, avail, readonly=0):
+    labels = {"job": "node", "instance": instance, "device": f"/dev/{fstype}0", "fstype": fstype}
+    labels["mountpoint"] = mountpoint
+    return [
+        series("node_filesystem_size_bytes", labels, f"{size}x40"),
+        series("node_filesystem_avail_bytes", labels, f"{avail}x40"),
+        series("node_filesystem_readonly", labels, f"{readonly}x40"),
+    ]
+
+
+def alert_tests(settings):
+    """The cases of the alerts beyond HighLatency and Up: each fires on what it is for, at the time its window and
+    `for:` allow, and stays silent on its look-alikes (and before its `for:` has elapsed)."""
+    lb, errors, disk = settings["LoadBalancerDown"], settings["HighErrorRate"], settings["FilesystemNearlyFull"]
+    target, evaluation = settings["TargetDown"], settings["PrometheusRuleEvaluationFailures"]
+    notifications = settings["AlertmanagerNotificationsFailing"]
+    lb_labels = {"job": "nginx", "severity": lb["severity"]}
+    disk_labels = {"job": "node", "instance": "web1", "device": "/dev/ext40", "fstype": "ext4", "mountpoint": "/"}
+    # One lost notification at minute 10: firing once its `for:` has elapsed, while the window still holds it.
+    notified_at = 10 + int(minutes(notifications["for"])) + 2
+    assert notified_at < 10 + minutes(notifications["range"]), "AlertmanagerNotificationsFailing: range too short"
+    return [
+        {
+            "name": "an lb whose nginx or exporter is down fires LoadBalancerDown; a backend's nginx and a blip do not",
+            "interval": "1m",
+            "input_series": [
+                # nginx down on lb1, the exporter answering; lb2's exporter (or the whole host) unreachable.
+                series("up", {"job": "nginx", "instance": "lb1", "role": "lb"}, "1x40"),
+                series("nginx_up", {"job": "nginx", "instance": "lb1", "role": "lb"}, "0x40"),
+                series("up", {"job": "nginx", "instance": "lb2", "role": "lb"}, "0x40"),
+                # A host in both groups is a load balancer too.
+                series("up", {"job": "nginx", "instance": "edge1", "role": "backend,lb"}, "1x40"),
+                series("nginx_up", {"job": "nginx", "instance": "edge1", "role": "backend,lb"}, "0x40"),
+                # Not load balancers, or not down for long: TargetDown's and Up's business, or nobody's.
+                series("up", {"job": "nginx", "instance": "web1", "role": "backend"}, "1x40"),
+                series("nginx_up", {"job": "nginx", "instance": "web1", "role": "backend"}, "0x40"),
+                series("up", {"job": "nginx", "instance": "web2", "role": "backend"}, "0x40"),
+                series("up", {"job": "nginx", "instance": "lb3", "role": "lb"}, "1x40"),
+                series("nginx_up", {"job": "nginx", "instance": "lb3", "role": "lb"}, "1 0 1x38"),
+                series("up", {"job": "node", "instance": "lb4", "role": "lb"}, "0x40"),
+            ],
+            "promql_expr_test": [
+                *not_yet("LoadBalancerDown", "0m", settings),
+                firing(
+                    "LoadBalancerDown",
+                    [
+                        {**lb_labels, "instance": "lb1", "role": "lb"},
+                        {**lb_labels, "instance": "lb2", "role": "lb"},
+                        {**lb_labels, "instance": "edge1", "role": "backend,lb"},
+                    ],
+                    after(lb["for"]),
+                ),
+            ],
+        },
+        {
+            "name": "healthy load balancers leave LoadBalancerDown silent",
+            "interval": "1m",
+            "input_series": [
+                series("up", {"job": "nginx", "instance": "lb1", "role": "lb"}, "1x40"),
+                series("nginx_up", {"job": "nginx", "instance": "lb1", "role": "lb"}, "1x40"),
+            ],
+            "promql_expr_test": [never_fired("LoadBalancerDown", "30m")],
+        },
+        {
+            "name": "10% of the API requests answered 5xx at 1 request/s fires HighErrorRate, per job",
+            "interval": "1m",
+            "input_series": [requests("/api/v1/info", "200", 54), requests("/api/v1/info", "500", 6)],
+            "promql_expr_test": [
+                *not_yet("HighErrorRate", "1m", settings),
+                firing(
+                    "HighErrorRate",
+                    {"job": "app", "severity": errors["severity"]},
+                    after(errors["range"], errors["for"]),
+                ),
+            ],
+        },
+        {
+            "name": "an idle service failing half its requests leaves HighErrorRate silent (/metrics is no traffic)",
+            "interval": "1m",
+            # 2 API requests a minute, 1 of them a 500: below the minimum rate, however busy the scrapes keep it.
+            "input_series": [
+                requests("/api/v1/info", "200", 1),
+                requests("/api/v1/info", "500", 1),
+                requests("/metrics", "200", 12),
+            ],
+            "promql_expr_test": [never_fired("HighErrorRate", "30m")],
+        },
+        {
+            "name": "client errors, failing /metrics scrapes and 1% of 5xx leave HighErrorRate silent",
+            "interval": "1m",
+            "input_series": [
+                requests("/api/v1/info", "200", 60),
+                requests("/api/v1/nope", "404", 40),
+                requests("/metrics", "500", 30),
+                series(
+                    "http_request_duration_seconds_count",
+                    {"job": "app", "instance": "web2", "method": "GET", "path": "/api/v1/info", "status_code": "500"},
+                    "0+1x40",
+                ),
+            ],
+            "promql_expr_test": [never_fired("HighErrorRate", "30m")],
+        },
+        {
+            "name": "a real filesystem under 10% free fires FilesystemNearlyFull; tmpfs, overlay, read-only do not",
+            "interval": "1m",
+            "input_series": filesystem("web1", "/", "ext4", 1000, 50)
+            + filesystem("web1", "/srv", "ext4", 1000, 500)
+            + filesystem("web1", "/var", "xfs", 1000, 100)  # exactly 10% left: not below
+            + filesystem("web1", "/run", "tmpfs", 1000, 10)
+            + filesystem("web2", "/", "overlay", 1000, 10)
+            + filesystem("web2", "/media/cdrom", "ext4", 1000, 0, readonly=1),
+            "promql_expr_test": [
+                *not_yet("FilesystemNearlyFull", "0m", settings),
+                firing("FilesystemNearlyFull", {**disk_labels, "severity": disk["severity"]}, after(disk["for"])),
+            ],
+        },
+        {
+            "name": "an exporter, Alertmanager or Prometheus unscraped fires TargetDown; the app and a blip do not",
+            "interval": "1m",
+            "input_series": [
+                series("up", {"job": "node", "instance": "web1"}, "0x40"),
+                series("up", {"job": "alertmanager", "instance": "mon1"}, "0x40"),
+                series("up", {"job": "prometheus", "instance": "mon1"}, "1x40"),
+                series("up", {"job": "nginx", "instance": "web2"}, "1 0 1x38"),
+                series("up", {"job": "app", "instance": "web2"}, "0x40"),  # Up's business
+            ],
+            "promql_expr_test": [
+                *not_yet("TargetDown", "0m", settings),
+                firing(
+                    "TargetDown",
+                    [
+                        {"job": "node", "instance": "web1", "severity": target["severity"]},
+                        {"job": "alertmanager", "instance": "mon1", "severity": target["severity"]},
+                    ],
+                    after(target["for"]),
+                ),
+            ],
+        },
+        {
+            "name": "a rule group failing every evaluation fires PrometheusRuleEvaluationFailures",
+            "interval": "1m",
+            "input_series": [
+                series(
+                    "prometheus_rule_evaluation_failures_total",
+                    {
+                        "job": "prometheus",
+                        "instance": "mon1",
+                        "rule_group": "webdemo.yml;webdemo",
+                    },
+                    "0+4x40",
+                ),
+                series(
+                    "prometheus_rule_evaluation_failures_total",
+                    {"job": "prometheus", "instance": "mon1", "rule_group": "webdemo.yml;other"},
+                    "0x40",
+                ),
+            ],
+            "promql_expr_test": [
+                *not_yet("PrometheusRuleEvaluationFailures", "1m", settings),
+                firing(
+                    "PrometheusRuleEvaluationFailures",
+                    {
+                        "job": "prometheus",
+                        "instance": "mon1",
+                        "rule_group": "webdemo.yml;webdemo",
+                        "severity": evaluation["severity"],
+                    },
+                    after(evaluation["range"], evaluation["for"]),
+                ),
+            ],
+        },
+        {
+            "name": "a single transient rule evaluation failure leaves PrometheusRuleEvaluationFailures silent",
+            "interval": "1m",
+            "input_series": [
+                series(
+                    "prometheus_rule_evaluation_failures_total",
+                    {
+                        "job": "prometheus",
+                        "instance": "mon1",
+                        "rule_group": "webdemo.yml;webdemo",
+                    },
+                    "0x10 1x30",
+                ),
+            ],
+            "promql_expr_test": [never_fired("PrometheusRuleEvaluationFailures", "30m")],
+        },
+        {
+            "name": "one notification Alertmanager gave up on fires AlertmanagerNotificationsFailing, per integration",
+            "interval": "1m",
+            "input_series": [
+                series(
+                    "alertmanager_notifications_failed_total",
+                    {"job": "alertmanager", "instance": "mon1", "integration": "email"},
+                    "0x10 1x30",
+                ),
+                series(
+                    "alertmanager_notifications_failed_total",
+                    {"job": "alertmanager", "instance": "mon1", "integration": "webhook"},
+                    "0x40",
+                ),
+            ],
+            "promql_expr_test": [
+                *not_yet("AlertmanagerNotificationsFailing", "10m", settings),
+                firing(
+                    "AlertmanagerNotificationsFailing",
+                    {
+                        "job": "alertmanager",
+                        "instance": "mon1",
+                        "integration": "email",
+                        "severity": notifications["severity"],
+                    },
+                    f"{notified_at}m",
+                ),
+            ],
+        },
+        {
+            "name": "no failure, and a restart resetting the counter, leave AlertmanagerNotificationsFailing silent",
+            "interval": "1m",
+            "input_series": [
+                series(
+                    "alertmanager_notifications_failed_total",
+                    {"job": "alertmanager", "instance": "mon1", "integration": "email"},
+                    "3x10 0x30",
+                ),
+                series(
+                    "alertmanager_notifications_failed_total",
+                    {"job": "alertmanager", "instance": "mon1", "integration": "webhook"},
+                    "0x40",
+                ),
+            ],
+            "promql_expr_test": [never_fired("AlertmanagerNotificationsFailing", "30m")],
+        },
+        {
+            "name": "Watchdog fires always, with no input at all",
+            "interval": "1m",
+            "input_series": [],
+            "promql_expr_test": [
+                firing("Watchdog", {"severity": settings["Watchdog"]["severity"]}, "1m"),
+                firing("Watchdog", {"severity": settings["Watchdog"]["severity"]}, "30m"),
+            ],
+        },
+    ]
 
 
 def rule_tests(settings, rule_file="webdemo.yml"):
     """The promtool test file for rules with these durations."""
-    # Late enough for the rate window to fill and the `for:` to elapse, early enough to be meaningful.
-    window, hold = minutes(settings["latency_window"]), minutes(settings["latency_for"])
-    fire_at = f"{int(window + hold) + 2}m"
-    up_fire_at = f"{int(minutes(settings['up_for'])) + 2}m"
+    latency, up = settings["HighLatency"], settings["Up"]
+    fire_at = after(latency["range"], latency["for"])
+    up_fire_at = after(up["for"])
     tests = [
         {
             "name": "slow API traffic fires HighLatency, per job",
             "interval": "1m",
             "input_series": buckets("/api/v1/health", SLOW),
-            "promql_expr_test": [
-                firing("HighLatency", {"job": "app", "severity": settings["latency_severity"]}, fire_at)
-            ],
+            "promql_expr_test": [firing("HighLatency", {"job": "app", "severity": latency["severity"]}, fire_at)],
         },
         {
             "name": "fast traffic, borderline traffic and slow /metrics scrapes alone leave HighLatency silent",
@@ -163,15 +446,16 @@ def rule_tests(settings, rule_file="webdemo.yml"):
                 {"series": 'up{job="node", instance="web3"}', "values": "0x40"},
             ],
             "promql_expr_test": [
-                firing("Up", {"job": "app", "instance": "web1", "severity": settings["up_severity"]}, up_fire_at)
+                firing("Up", {"job": "app", "instance": "web1", "severity": up["severity"]}, up_fire_at)
             ],
         },
         {
             "name": "before `for:` has elapsed Up does not fire yet",
             "interval": "1m",
             "input_series": [{"series": 'up{job="app", instance="web1"}', "values": "1 1 0x38"}],
-            "promql_expr_test": [silent("Up", "2m")] if minutes(settings["up_for"]) >= 1 else [],
+            "promql_expr_test": [silent("Up", "2m")] if minutes(up["for"]) >= 1 else [],
         },
+        *alert_tests(settings),
     ]
     return {"rule_files": [rule_file], "evaluation_interval": "1m", "tests": tests}
 
@@ -184,7 +468,8 @@ class _IndentedDumper(yaml.SafeDumper):
 
 
 def rule_tests_text(settings):
-    body = yaml.dump(rule_tests(settings), Dumper=_IndentedDumper, sort_keys=False, width=1000)
+    # Long label sets fold over two lines (the same plain scalar): lines stay within yamllint's 140.
+    body = yaml.dump(rule_tests(settings), Dumper=_IndentedDumper, sort_keys=False, width=120)
     return HEADER + body
 
 
@@ -205,13 +490,26 @@ def test_alert_rules_fire_when_they_should_and_only_then(tmp_path, profile):
         rules = render_with_overrides(overrides, tmp_path)
         settings = durations(rules)
         # The overrides reached the installed rules (or the lab would alert at production speed).
-        assert settings["latency_for"] == overrides["HighLatency"]["for"]
-        assert settings["latency_window"] == overrides["HighLatency"]["range"]
-        assert settings["up_for"] == overrides["Up"]["for"]
+        for name, override in overrides.items():
+            assert {key: settings[name][key] for key in override} == override, name
+        assert {"HighLatency", "Up"} <= set(overrides)
         test_file = tmp_path / "webdemo_test.yml"
         test_file.write_text(yaml.safe_dump(rule_tests(settings, rules.name)))
     result = promtool("test", "rules", str(test_file))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_has_cases_that_fire_it_and_cases_that_do_not():
+    """A new rule without its cases fails here: every alert is expected firing somewhere, and every one but the
+    always-firing Watchdog is expected silent somewhere (at an evaluation, or throughout a test)."""
+    settings = durations(RULES)
+    fired, quiet = set(), set()
+    for test in rule_tests(settings)["tests"]:
+        for check in test["promql_expr_test"]:
+            (name,) = re.findall(r'alertname="(\w+)"', check["expr"])
+            (fired if check["exp_samples"] else quiet).add(name)
+    assert fired == set(settings), f"alerts without a firing case: {set(settings) - fired}"
+    assert quiet == set(settings) - {"Watchdog"}, f"alerts without a silent case: {set(settings) - quiet}"
 
 
 @needs_promtool

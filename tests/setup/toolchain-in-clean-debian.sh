@@ -26,6 +26,8 @@ esac
 
 image=${WEBDEMO_BASE_IMAGE:-webdemo-lab-base:bookworm}
 cache=$PWD/.cache/clean-debian
+# The pin, from its one place: the line GO_TOOLCHAIN=${GO_TOOLCHAIN:-go1.X.Y} of scripts/install-helm.sh.
+# shellcheck disable=SC2016 # the $ and braces are the line's own text
 pin=$(sed -n 's/^GO_TOOLCHAIN=${GO_TOOLCHAIN:-\(go[0-9.]*\)}$/\1/p' scripts/install-helm.sh)
 [[ -n "$pin" ]] || { echo "toolchain-in-clean-debian: no GO_TOOLCHAIN pin in scripts/install-helm.sh" >&2; exit 1; }
 
@@ -77,7 +79,7 @@ GOTOOLCHAIN=$PIN GOFLAGS= "$go" mod init example.com/hello >/dev/null 2>&1
 GOTOOLCHAIN=$PIN GOFLAGS= "$go" build -o hello . && ./hello
 
 if [[ "$WITH_JAVA" == true ]]; then
-  echo "check: $(javac -version 2>&1); $(mvn -v | sed -n "1{s/\x1b\[[0-9;]*m//g;p}")"
+  echo "check: $(javac -version 2>&1); $(mvn -v 2>/dev/null | sed -n "1{s/\x1b\[[0-9;]*m//g;p}")"
 fi
 ' setup "${steps[@]}"
 echo "toolchain-in-clean-debian: PASS in $((SECONDS - start)) s"

@@ -1,0 +1,91 @@
+"""The running local lab as tests and tools see it from the controller: its hosts, its published ports, its
+playbooks. Shared by tests/lab (alerts and queries) and tests/faults (faults under traffic)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+# The lab publishes the lb on localhost:4000 and Prometheus on localhost:9090 (inventories/local/group_vars/all.yml).
+LB = "http://localhost:4000"
+PROMETHEUS = "http://localhost:9090"
+CONTAINER_PREFIX = "webdemo-lab-"
+
+
+def repository_root(start: Path | None = None) -> Path:
+    """The repository this command runs in (the folder that holds site.yml)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "site.yml").is_file() and (folder / "roles").is_dir():
+            return folder
+    raise RuntimeError(f"{here} is not inside the webdemo repository (no site.yml above it)")
+
+
+def root() -> Path:
+    """The repository: where this package is installed from (editable install), else the working directory's."""
+    try:
+        return repository_root(Path(__file__).parent)
+    except RuntimeError:
+        return repository_root()
+
+
+def docker(*args: str, check: bool = True, timeout: int = 60) -> subprocess.CompletedProcess:
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603, S607
+    if check and result.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} failed: {result.stderr.strip()}")
+    return result
+
+
+def docker_exec(host: str, *command: str, check: bool = True, timeout: int = 60) -> str:
+    """Run a command in a lab host (its inventory name) and return its output."""
+    result = docker("exec", CONTAINER_PREFIX + host, *command, check=False, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{host}: {' '.join(command)} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def http_get(url: str, timeout: float = 5):
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (the lab's loopback URLs)
+        return response.status, response.read()
+
+
+def prometheus_query(expr: str, at: float | None = None) -> list:
+    params = {"query": expr} | ({"time": f"{at:.3f}"} if at is not None else {})
+    _, body = http_get(f"{PROMETHEUS}/api/v1/query?{urllib.parse.urlencode(params)}")
+    return json.loads(body)["data"]["result"]
+
+
+def send_requests(count: int, path: str = "/api/v1/health", max_seconds: float = 120) -> list:
+    """A bounded burst of sequential requests through the lb; returns the status codes (or errors)."""
+    codes, deadline = [], time.monotonic() + max_seconds
+    for _ in range(count):
+        if time.monotonic() > deadline:
+            break
+        try:
+            codes.append(http_get(LB + path)[0])
+        except urllib.error.HTTPError as error:  # a 4xx/5xx answer is a status, not a failure to connect
+            codes.append(error.code)
+        except OSError as error:
+            codes.append(str(error))
+    return codes
+
+
+def run_playbook(*args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    """ansible-playbook on the lab's inventory, from the repository root."""
+    result = subprocess.run(  # noqa: S603 (the venv's own ansible-playbook)
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "inventories/local", *args],
+        cwd=root(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check:
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]  # noqa: S101
+    return result
