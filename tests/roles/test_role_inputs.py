@@ -86,6 +86,7 @@ def run_role(tmp_path, role, role_vars):
             {"prometheus_install_method": "archive", "prometheus_archive_sha256": "abc"},
             "prometheus_archive_sha256",
         ),
+        ("alertmanager", {"alertmanager_watchdog_receiver": "deadmans-switch"}, "alertmanager_watchdog_receiver"),
         ("alertmanager", {"alertmanager_receivers": [{"name": "ops", "type": "slack"}]}, "alertmanager_receivers"),
         ("alertmanager", {"alertmanager_route_receiver": "nobody"}, "alertmanager_route_receiver=nobody"),
         ("grafana", {"grafana_admin_password": "admin"}, "grafana_admin_password"),
