@@ -35,9 +35,9 @@ def lab_vars(host):
 @pytest.fixture(scope="session")
 def vip():
     """The virtual IP address the lbs share (without its prefix length)."""
-    address = lab_vars("lb1").get("keepalived_virtual_ip", "")
+    address = lab_vars("lb1").get("webdemo_vip", "")
     if not address:
-        pytest.fail("the lab inventory has no keepalived_virtual_ip for lb1")
+        pytest.fail("the lab inventory sets no webdemo_vip")
     return address.split("/")[0]
 
 

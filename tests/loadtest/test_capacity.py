@@ -94,6 +94,6 @@ def test_each_step_is_the_users_command_without_its_gate():
 
 def test_root_is_found_from_inside_the_repository(tmp_path):
     root = Path(__file__).resolve().parents[2]
-    assert capacity.find_root(root / "tests" / "loadtest") == root
+    assert capacity.find_root(root / "tests" / "loadtest") == root  # the one lookup of webdemo_tools.repo
     with pytest.raises(FileNotFoundError):
         capacity.find_root(tmp_path)

@@ -7,17 +7,15 @@ exercised with thresholds from the inventory's group_vars and from -e.
 """
 
 import io
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 import yaml
+from webdemo_tools.repo import ansible
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 
 
 def required_vars(tmp_path):
@@ -42,24 +40,7 @@ def run_role(tmp_path, role_vars, tags, group_vars=None, extra_args=()):
     play = {"name": "Load test", "hosts": "loadgen", "gather_facts": False, "roles": [{"role": "loadtest"}]}
     play["roles"][0]["vars"] = role_vars
     playbook.write_text(yaml.safe_dump([play]))
-    return subprocess.run(
-        [
-            str(ANSIBLE_PLAYBOOK),
-            "-i",
-            str(inventory),
-            str(playbook),
-            "--tags",
-            tags,
-            "-e",
-            "ansible_python_interpreter=" + sys.executable,
-            *extra_args,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    return ansible("ansible-playbook", "-i", str(inventory), str(playbook), "--tags", tags, *extra_args, timeout=180)
 
 
 @pytest.mark.parametrize(

@@ -12,18 +12,17 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from webdemo_tools.repo import ansible
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "files" / "prometheus" / "webdemo.yml"
 RULE_TESTS = ROOT / "files" / "prometheus" / "webdemo_test.yml"
 RULES_TEMPLATE = ROOT / "roles" / "prometheus" / "templates" / "rules.yml.j2"
 LAB_MONITOR_VARS = ROOT / "inventories" / "local" / "group_vars" / "monitor.yml"
-ANSIBLE = Path(sys.executable).parent / "ansible"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 needs_promtool = pytest.mark.skipif(not Path(PROMTOOL).exists(), reason="promtool missing: run scripts/setup.sh")
 
@@ -44,28 +43,19 @@ def render_with_overrides(overrides, directory):
     variables = directory / "vars.json"
     variables.write_text(json.dumps({"prometheus_rule_file": str(RULES), "prometheus_rule_overrides": overrides}))
     path = directory / "webdemo.yml"
-    result = subprocess.run(
-        [
-            str(ANSIBLE),
-            "localhost",
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-m",
-            "ansible.builtin.template",
-            "-a",
-            f"src={RULES_TEMPLATE} dest={path}",
-            "-e",
-            f"@{variables}",
-            "-e",
-            "ansible_python_interpreter=" + sys.executable,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    result = ansible(
+        "ansible",
+        "localhost",
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "-m",
+        "ansible.builtin.template",
+        "-a",
+        f"src={RULES_TEMPLATE} dest={path}",
+        "-e",
+        f"@{variables}",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     check = promtool("check", "rules", str(path))

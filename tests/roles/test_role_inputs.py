@@ -4,15 +4,13 @@ Each case runs a real `ansible-playbook` on the controller, limited to the roles
 validated first, always); a passing case would be a bug, so none is allowed to reach the install tasks.
 """
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from webdemo_tools.repo import ansible
 
 ROOT = Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 
 
 def run_role(tmp_path, role, role_vars):
@@ -29,25 +27,7 @@ def run_role(tmp_path, role, role_vars):
             ]
         )
     )
-    return subprocess.run(
-        [
-            str(ANSIBLE_PLAYBOOK),
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            str(playbook),
-            "--tags",
-            f"{role}_preflight",
-            "-e",
-            "ansible_python_interpreter=" + sys.executable,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return ansible("ansible-playbook", "-i", "localhost,", "-c", "local", str(playbook), "--tags", f"{role}_preflight")
 
 
 @pytest.mark.parametrize(

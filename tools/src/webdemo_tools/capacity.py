@@ -35,18 +35,10 @@ import docker
 import docker.errors
 
 from webdemo_tools import loadtest_summary as summary
+from webdemo_tools.repo import find_root
 
 LAB_LABEL = "webdemo.lab"
 HOST = "(machine)"
-
-
-def find_root(start: Path | None = None) -> Path:
-    """The repository: the nearest directory at or above `start` (default: the working directory) with loadtest.yml."""
-    here = (start or Path.cwd()).resolve()
-    for directory in (here, *here.parents):
-        if (directory / "loadtest.yml").is_file() and (directory / "inventories").is_dir():
-            return directory
-    raise FileNotFoundError(f"no loadtest.yml in {here} or above: run it inside the webdemo repository")
 
 
 def lab_containers(client: docker.DockerClient) -> list[str]:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import yaml
 
+from webdemo_tools.repo import find_root
+
 DATASOURCES = Path("files") / "grafana" / "datasources.yml"
 DASHBOARDS_DIR = Path("files") / "grafana" / "dashboards"
 METRIC = "http_request_duration_seconds"
@@ -337,16 +339,6 @@ def api_latency(ds):
 
 
 DASHBOARDS = {"api-latency.json": api_latency}
-
-
-def find_root(start: Path | None = None) -> Path:
-    """The repository: the nearest directory at or above `start` (default: the working directory) with
-    files/grafana/datasources.yml."""
-    here = (start or Path.cwd()).resolve()
-    for directory in (here, *here.parents):
-        if (directory / DATASOURCES).is_file():
-            return directory
-    raise FileNotFoundError(f"no {DATASOURCES} in {here} or above: run it inside the webdemo repository")
 
 
 def prometheus_datasource(path: Path) -> dict:

@@ -5,34 +5,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
+
+from webdemo_tools.repo import ansible
 
 # The lab publishes the lb on localhost:4000 and Prometheus on localhost:9090 (inventories/local/group_vars/all.yml).
 LB = "http://localhost:4000"
 PROMETHEUS = "http://localhost:9090"
 CONTAINER_PREFIX = "webdemo-lab-"
-
-
-def repository_root(start: Path | None = None) -> Path:
-    """The repository this command runs in (the folder that holds site.yml)."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "site.yml").is_file() and (folder / "roles").is_dir():
-            return folder
-    raise RuntimeError(f"{here} is not inside the webdemo repository (no site.yml above it)")
-
-
-def root() -> Path:
-    """The repository: where this package is installed from (editable install), else the working directory's."""
-    try:
-        return repository_root(Path(__file__).parent)
-    except RuntimeError:
-        return repository_root()
 
 
 def docker(*args: str, check: bool = True, timeout: int = 60) -> subprocess.CompletedProcess:
@@ -78,14 +61,7 @@ def send_requests(count: int, path: str = "/api/v1/health", max_seconds: float =
 
 def run_playbook(*args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
     """ansible-playbook on the lab's inventory, from the repository root."""
-    result = subprocess.run(  # noqa: S603 (the venv's own ansible-playbook)
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "inventories/local", *args],
-        cwd=root(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    result = ansible("ansible-playbook", "-i", "inventories/local", *args, timeout=timeout)
     if check:
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]  # noqa: S101
     return result

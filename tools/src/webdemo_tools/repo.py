@@ -1,0 +1,37 @@
+"""The repository the tools work in, and Ansible's commands run from it (one place for both)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The repository: the nearest folder at or above `start` (default: the working directory) with site.yml."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "site.yml").is_file() and (folder / "roles").is_dir():
+            return folder
+    raise FileNotFoundError(f"no site.yml in {here} or above: run it inside the webdemo repository")
+
+
+def root() -> Path:
+    """The repository this package is installed from (editable install), else the working directory's."""
+    try:
+        return find_root(Path(__file__).parent)
+    except FileNotFoundError:
+        return find_root()
+
+
+def ansible(program: str, *args: str, timeout: int = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """One of the virtualenv's Ansible commands (ansible, ansible-playbook, ...) run from the repository, with
+    this Python as the controller's interpreter; the result is returned, never raised."""
+    return subprocess.run(  # noqa: S603 (the virtualenv's own Ansible)
+        [str(Path(sys.executable).parent / program), *args, "-e", f"ansible_python_interpreter={sys.executable}"],
+        cwd=cwd or root(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
