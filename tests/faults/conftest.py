@@ -12,11 +12,14 @@ from pathlib import Path
 
 import pytest
 from webdemo_tools import traffic
-from webdemo_tools.lab import CONTAINER_PREFIX, docker, docker_exec, root
+from webdemo_tools.lab import CONTAINER_PREFIX, docker, docker_exec
+from webdemo_tools.repo import root
 
 CLIENT_HOST = "gen1"
 REMOTE_DIR = "/var/tmp/webdemo-faults"
 REPORT = []  # one row per scenario, printed at the end of the session
+# How a request fails when the connection it travels on dies with the faulted part (not refused, not an error answer).
+CONNECTION_LOST = {"RemoteDisconnected", "ConnectionResetError", "BrokenPipeError", "IncompleteRead", "TimeoutError"}
 
 
 def lab_vars(host):
@@ -50,7 +53,7 @@ def client_ready():
 class Traffic:
     """`with Traffic(name, url) as load:` keeps requests flowing until the block ends, then `load.samples`."""
 
-    def __init__(self, name, url, *, concurrency=4, pause_ms=5, max_seconds=420):
+    def __init__(self, name, url, *, concurrency=4, pause_ms=25, max_seconds=420):
         self.name, self.url = name, url
         self.concurrency, self.pause_ms, self.max_seconds = concurrency, pause_ms, max_seconds
         self.out, self.stop_file = f"{REMOTE_DIR}/{name}.csv", f"{REMOTE_DIR}/{name}.stop"
@@ -96,19 +99,26 @@ class Traffic:
         assert self.samples, f"{self.name}: the client sent no request"
         return False
 
-    def report(self, fault_start, fault_end, recovered_s=None, *, in_flight_at=None, note=""):
-        """Print and record the scenario's figures: the whole run and the fault window."""
+    def report(self, fault_start, fault_end, recovered_s=None, *, in_flight=None, note=""):
+        """Print and record the scenario's figures: the whole run and the fault window.
+
+        in_flight=(t0, t1): the window in which the faulted part held connections that died with it; a failure
+        there counts as in flight when its connection was lost (reset, closed, timed out), never when it was
+        refused or answered with an error status, which count as failures beyond the in-flight ones.
+        """
         total = traffic.summary(self.samples)
         during = traffic.summary(self.samples, since=fault_start, until=fault_end)
-        in_flight = 0
-        if in_flight_at is not None:
-            # Requests that were on the wire when the host died: started before, ended (failed) after.
-            in_flight = sum(1 for s in self.samples if not s.ok and s.start <= in_flight_at <= s.end + 0.05)
+        lost_in_flight = 0
+        if in_flight is not None:
+            t0, t1 = in_flight
+            lost_in_flight = sum(
+                1 for s in self.samples if not s.ok and s.outcome in CONNECTION_LOST and s.start <= t1 and s.end >= t0
+            )
         row = {
             "scenario": self.name,
             "sent": total["sent"],
             "failed": total["failed"],
-            "in_flight_failed": in_flight,
+            "in_flight_failed": lost_in_flight,
             "failures": total["failures"],
             "fault_p99_ms": during["p99_ms"],
             "fault_max_ms": during["max_ms"],

@@ -8,7 +8,8 @@ import time
 
 import pytest
 import yaml
-from webdemo_tools.lab import PROMETHEUS, prometheus_query, root, send_requests
+from webdemo_tools.lab import PROMETHEUS, prometheus_query, send_requests
+from webdemo_tools.repo import root
 
 pytestmark = pytest.mark.usefixtures("lab_is_up")
 

@@ -40,7 +40,9 @@ def run_role(tmp_path, role_vars, tags, group_vars=None, extra_args=()):
     play = {"name": "Load test", "hosts": "loadgen", "gather_facts": False, "roles": [{"role": "loadtest"}]}
     play["roles"][0]["vars"] = role_vars
     playbook.write_text(yaml.safe_dump([play]))
-    return ansible("ansible-playbook", "-i", str(inventory), str(playbook), "--tags", tags, *extra_args, timeout=180)
+    return ansible(
+        "ansible-playbook", "-i", str(inventory), str(playbook), "--tags", tags, *extra_args, local=True, timeout=180
+    )
 
 
 @pytest.mark.parametrize(

@@ -56,6 +56,7 @@ def render_with_overrides(overrides, directory):
         f"src={RULES_TEMPLATE} dest={path}",
         "-e",
         f"@{variables}",
+        local=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     check = promtool("check", "rules", str(path))

@@ -27,7 +27,9 @@ def run_role(tmp_path, role, role_vars):
             ]
         )
     )
-    return ansible("ansible-playbook", "-i", "localhost,", "-c", "local", str(playbook), "--tags", f"{role}_preflight")
+    return ansible(
+        "ansible-playbook", "-i", "localhost,", "-c", "local", str(playbook), "--tags", f"{role}_preflight", local=True
+    )
 
 
 @pytest.mark.parametrize(
@@ -65,6 +67,20 @@ def run_role(tmp_path, role, role_vars):
             "prometheus",
             {"prometheus_install_method": "archive", "prometheus_archive_sha256": "abc"},
             "prometheus_archive_sha256",
+        ),
+        (
+            "keepalived",
+            {"keepalived_hosts": ["localhost"], "keepalived_virtual_ip": "10.0.1.100"},
+            "keepalived_virtual_ip",
+        ),
+        (
+            "keepalived",
+            {
+                "keepalived_hosts": ["localhost"],
+                "keepalived_virtual_ip": "10.0.1.100/24",
+                "keepalived_virtual_router_id": 300,
+            },
+            "keepalived_virtual_router_id",
         ),
         ("alertmanager", {"alertmanager_watchdog_receiver": "deadmans-switch"}, "alertmanager_watchdog_receiver"),
         ("alertmanager", {"alertmanager_receivers": [{"name": "ops", "type": "slack"}]}, "alertmanager_receivers"),

@@ -24,11 +24,15 @@ def root() -> Path:
         return find_root()
 
 
-def ansible(program: str, *args: str, timeout: int = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """One of the virtualenv's Ansible commands (ansible, ansible-playbook, ...) run from the repository, with
-    this Python as the controller's interpreter; the result is returned, never raised."""
+def ansible(
+    program: str, *args: str, local: bool = False, timeout: int = 300, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
+    """One of the virtualenv's Ansible commands (ansible, ansible-playbook, ...) run from the repository; with
+    local=True (plays on the controller only) this Python is the hosts' interpreter. The result is returned,
+    never raised."""
+    interpreter = ["-e", f"ansible_python_interpreter={sys.executable}"] if local else []
     return subprocess.run(  # noqa: S603 (the virtualenv's own Ansible)
-        [str(Path(sys.executable).parent / program), *args, "-e", f"ansible_python_interpreter={sys.executable}"],
+        [str(Path(sys.executable).parent / program), *args, *interpreter],
         cwd=cwd or root(),
         capture_output=True,
         text=True,
