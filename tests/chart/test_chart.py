@@ -145,7 +145,7 @@ def test_tolerations_and_node_selector_at_pod_level(chart):
     spec = pod_spec(docs)
     assert spec["nodeSelector"] == {"kubernetes.io/os": "linux", "workload": "api"}
     assert spec["tolerations"][0]["key"] == "dedicated"
-    assert set(spec["affinity"]) == {"podAntiAffinity"}  # not nested in the affinity block (the original's bug)
+    assert set(spec["affinity"]) == {"podAntiAffinity"}  # a pod-level key, not nested in another affinity block
 
 
 def test_hpa(chart):

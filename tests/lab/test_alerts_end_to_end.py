@@ -1,4 +1,4 @@
-"""The alerts of the original design, end to end in the lab: a fault on a backend -> Prometheus -> Alertmanager ->
+"""The Up and HighLatency alerts end to end in the lab: a fault on a backend -> Prometheus -> Alertmanager ->
 the webhook receiver on mon1. Each test measures the time from the fault to the notification and prints it.
 
 Lab timings (inventories/local/group_vars/monitor.yml): scrape and evaluation every 5 s, `for: 15s`,
