@@ -68,7 +68,7 @@ def base_version():
 
 @pytest.fixture
 def url(vip):
-    return f"http://{vip}/api/v1/health"
+    return f"https://{vip}/api/v1/health"
 
 
 def test_rolling_deploy_of_a_new_version_loses_no_request(url, tmp_path, base_version):
@@ -163,7 +163,7 @@ def test_a_lost_backend_host_costs_only_its_in_flight_requests(url):
 
 
 def lb_reached_hosts(count=20):
-    """Hostnames that answer /api/v1/info through the lb on localhost:4000."""
+    """Hostnames that answer /api/v1/info through the lb on localhost:4443."""
     return {json.loads(http_get(LB + "/api/v1/info")[1])["hostname"] for _ in range(count)}
 
 

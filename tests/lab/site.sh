@@ -42,10 +42,14 @@ if grep -E '^[^ ].* changed=[1-9]' <(sed -n '/PLAY RECAP/,/^$/p' "$log_dir/run2.
   exit 1
 fi
 
-echo "-- requests through http://localhost:4000"
-test "$(curl -sS --max-time 5 http://localhost:4000/api/v1/health)" = '{"success": true}'
-hosts=$(for _ in $(seq 1 20); do curl -sS --max-time 5 http://localhost:4000/api/v1/info; echo; done |
+echo "-- requests through https://localhost:4443 (lb1's HTTPS; the client trusts the lab CA)"
+https=(curl -sS --max-time 5 --cacert .cache/lab-pki/ca.crt)
+test "$("${https[@]}" https://localhost:4443/api/v1/health)" = '{"success": true}'
+hosts=$(for _ in $(seq 1 20); do "${https[@]}" https://localhost:4443/api/v1/info; echo; done |
   python3 -c 'import json,sys; print(" ".join(sorted({json.loads(l)["hostname"] for l in sys.stdin if l.strip()})))')
 test "$hosts" = "web1 web2" || { echo "lab-test: lb reached '$hosts', expected both backends" >&2; exit 1; }
-test "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://localhost:4000/api/v1/users)" = 404
+test "$("${https[@]}" -o /dev/null -w '%{http_code}' https://localhost:4443/api/v1/users)" = 404
+# Plain HTTP only redirects to HTTPS.
+test "$(curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' --max-time 5 http://localhost:4000/api/v1/health)" = \
+  "301 https://localhost/api/v1/health"
 echo "lab-test: OK (both backends behind lb, idempotent second run)"

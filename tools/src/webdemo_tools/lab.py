@@ -4,16 +4,21 @@ playbooks. Shared by tests/lab (alerts and queries) and tests/faults (faults und
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
-from webdemo_tools.repo import ansible
+from webdemo_tools.repo import ansible, root
 
-# The lab publishes the lb on localhost:4000 and Prometheus on localhost:9090 (inventories/local/group_vars/all.yml).
-LB = "http://localhost:4000"
+# The lab publishes the lb's HTTPS on localhost:4443 (its plain HTTP, which only redirects, on localhost:4000) and
+# Prometheus on localhost:9090 (inventories/local/group_vars/all.yml).
+LB = "https://localhost:4443"
+LB_HTTP = "http://localhost:4000"
+# The lab's CA (roles/pki, made by playbooks/lab.yml): every lab certificate is signed by it.
+LAB_CA = root() / ".cache" / "lab-pki" / "ca.crt"
 PROMETHEUS = "http://localhost:9090"
 CONTAINER_PREFIX = "webdemo-lab-"
 
@@ -33,8 +38,14 @@ def docker_exec(host: str, *command: str, check: bool = True, timeout: int = 60)
     return result.stdout
 
 
+def lab_tls_context() -> ssl.SSLContext:
+    """A client context that trusts the lab's CA (and verifies names, as any client would)."""
+    return ssl.create_default_context(cafile=str(LAB_CA))
+
+
 def http_get(url: str, timeout: float = 5):
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (the lab's loopback URLs)
+    context = lab_tls_context() if url.startswith("https:") else None
+    with urllib.request.urlopen(url, timeout=timeout, context=context) as response:  # noqa: S310 (the lab's URLs)
         return response.status, response.read()
 
 

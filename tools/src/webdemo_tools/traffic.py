@@ -1,12 +1,13 @@
 """A bounded HTTP client that keeps steady traffic on one URL and records every request.
 
-    python3 traffic.py --url http://172.30.0.250/api/v1/health --out /tmp/run.csv \\
+    python3 traffic.py --url https://172.30.0.250/api/v1/health --out /tmp/run.csv [--cafile ca.crt] \\
         [--concurrency 4] [--pause-ms 5] [--max-seconds 300] [--max-requests 200000] [--stop-file /tmp/stop]
 
 Standard library only, so it runs as is on a lab host (the fault suite copies it to the load generator and runs
 it there, next to the load balancers). Each worker thread keeps one keep-alive connection and sends GET
-requests one after another; a request counts as failed when it raises (refused, reset, timed out) or answers
-anything but 200. A failed connection is replaced by a new one for the next request: nothing is retried.
+requests one after another (https: URLs over TLS, verified against the system's trust store or --cafile); a
+request counts as failed when it raises (refused, reset, timed out, TLS error) or answers anything but 200. A
+failed connection is replaced by a new one for the next request: nothing is retried.
 
 It stops by itself: after --max-seconds, after --max-requests, or as soon as --stop-file exists. The CSV has a
 line per request: start (epoch seconds), elapsed_ms, outcome (the status code, or the exception's name).
@@ -18,6 +19,7 @@ import argparse
 import csv
 import http.client
 import json
+import ssl
 import sys
 import threading
 import time
@@ -40,9 +42,29 @@ class Sample:
         return self.start + self.elapsed_ms / 1000
 
 
-def run(url, *, concurrency=4, pause_ms=5.0, max_seconds=300.0, max_requests=200_000, stop_file=None, timeout=10):
+def connector(url, *, timeout=10, cafile=None):
+    """A function that opens a new connection to the URL's host: TLS (verified) for https, plain for http."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "https":
+        context = ssl.create_default_context(cafile=cafile)
+        return lambda: http.client.HTTPSConnection(parts.hostname, parts.port or 443, timeout=timeout, context=context)
+    return lambda: http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+
+
+def run(
+    url,
+    *,
+    concurrency=4,
+    pause_ms=5.0,
+    max_seconds=300.0,
+    max_requests=200_000,
+    stop_file=None,
+    timeout=10,
+    cafile=None,
+):
     """Send requests until a bound is reached; return the samples in start order."""
     parts = urllib.parse.urlsplit(url)
+    connect = connector(url, timeout=timeout, cafile=cafile)
     path = parts.path or "/"
     deadline = time.monotonic() + max_seconds
     samples: list[Sample] = []
@@ -68,7 +90,7 @@ def run(url, *, concurrency=4, pause_ms=5.0, max_seconds=300.0, max_requests=200
                     return
                 budget[0] -= 1
             if connection is None:
-                connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+                connection = connect()
             start, begun = time.time(), time.monotonic()
             try:
                 connection.request("GET", path, headers={"User-Agent": "webdemo-fault-suite"})
@@ -146,6 +168,7 @@ def main(argv=None):
     parser.add_argument("--max-requests", type=int, default=200_000)
     parser.add_argument("--stop-file", help="stop as soon as this file exists")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    parser.add_argument("--cafile", help="CA certificates to trust for https (default: the system's)")
     args = parser.parse_args(argv)
     if not 1 <= args.concurrency <= 64 or args.max_seconds <= 0 or args.max_requests <= 0:
         parser.error("--concurrency must be 1..64, --max-seconds and --max-requests positive")
@@ -157,6 +180,7 @@ def main(argv=None):
         max_requests=args.max_requests,
         stop_file=args.stop_file,
         timeout=args.timeout,
+        cafile=args.cafile,
     )
     write_csv(samples, args.out)
     print(json.dumps(summary(samples)))
