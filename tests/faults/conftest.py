@@ -5,14 +5,11 @@ network, against the virtual IP the lbs share; it is bounded in time and count a
 """
 
 import json
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from webdemo_tools import traffic
-from webdemo_tools.lab import CONTAINER_PREFIX, docker, docker_exec
+from webdemo_tools.lab import CONTAINER_PREFIX, docker, docker_exec, lab_vip
 from webdemo_tools.repo import root
 
 CLIENT_HOST = "gen1"
@@ -22,26 +19,10 @@ REPORT = []  # one row per scenario, printed at the end of the session
 CONNECTION_LOST = {"RemoteDisconnected", "ConnectionResetError", "BrokenPipeError", "IncompleteRead", "TimeoutError"}
 
 
-def lab_vars(host):
-    """The inventory variables of a lab host, as Ansible resolves them."""
-    out = subprocess.run(  # noqa: S603 (the venv's own ansible-inventory)
-        [str(Path(sys.executable).parent / "ansible-inventory"), "-i", "inventories/local", "--host", host],
-        cwd=root(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
-    return json.loads(out)
-
-
 @pytest.fixture(scope="session")
 def vip():
     """The virtual IP address the lbs share (without its prefix length)."""
-    address = lab_vars("lb1").get("webdemo_vip", "")
-    if not address:
-        pytest.fail("the lab inventory sets no webdemo_vip")
-    return address.split("/")[0]
+    return lab_vip()
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""The stack as a client sees it through the load balancer: both backends serve, and losing one costs nothing."""
+"""The stack as a client sees it through the load balancer's HTTPS: both backends serve, and losing one costs nothing."""
 
 import json
 import shlex
@@ -12,7 +12,7 @@ testinfra_hosts = ["ansible://lb"]
 def test_lb_reaches_both_backends(host):
     seen = set()
     for _ in range(40):
-        body = host.check_output("curl -sS --fail --max-time 5 http://localhost/api/v1/info")
+        body = host.check_output("curl -sS --fail --max-time 5 https://localhost/api/v1/info")
         seen.add(json.loads(body)["hostname"])
     assert seen == {backend.check_output("hostname") for backend in group_hosts("backend")}
 
@@ -28,7 +28,7 @@ def test_stopping_one_backend_costs_no_request(host):
     requests, codes_file = 300, "/tmp/failover-codes"
     loop = (
         f"for i in $(seq 1 {requests}); do curl -s -o /dev/null -w '%{{http_code}}\\n' --max-time 5 "
-        f"http://localhost/api/v1/health; sleep 0.02; done > {codes_file}"
+        f"https://localhost/api/v1/health; sleep 0.02; done > {codes_file}"
     )
     host.check_output(f"nohup bash -c {shlex.quote(loop)} >/dev/null 2>&1 &")
 

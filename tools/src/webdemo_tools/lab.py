@@ -70,6 +70,18 @@ def send_requests(count: int, path: str = "/api/v1/health", max_seconds: float =
     return codes
 
 
+def inventory_vars(host: str) -> dict:
+    """The inventory variables of a lab host as ansible-inventory shows them (not templated)."""
+    result = ansible("ansible-inventory", "-i", "inventories/local", "--host", host, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]  # noqa: S101
+    return json.loads(result.stdout)
+
+
+def lab_vip() -> str:
+    """The virtual IP address the lbs share (without its prefix length)."""
+    return inventory_vars("lb1")["webdemo_vip"].split("/")[0]
+
+
 def run_playbook(*args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
     """ansible-playbook on the lab's inventory, from the repository root."""
     result = ansible("ansible-playbook", "-i", "inventories/local", *args, timeout=timeout)

@@ -94,10 +94,12 @@ def test_the_live_config_passes_the_config_test_and_a_broken_one_does_not(lbs):
 
 def test_the_vip_is_on_the_first_lb_only_and_serves(lbs, vip):
     assert holders(lbs, vip) == [lbs[0]]
-    # The backup reaches nginx through the VIP (the holder answers ARP for it): /nginx_status is for the holder's
-    # own loopback only, so nginx's JSON 403 is the proof.
-    answer = lbs[1].check_output("curl -sS --max-time 2 http://%s/nginx_status", vip)
-    assert answer == '{"success":false,"error":"forbidden","status":403}'
+    # The backup reaches the holder's nginx through the VIP (the holder answers ARP for it): its plain-HTTP
+    # redirect to HTTPS is the proof.
+    answer = lbs[1].check_output(
+        "curl -sS -o /dev/null -w '%%{http_code} %%{redirect_url}' --max-time 2 http://%s/api/v1/health", vip
+    )
+    assert answer == f"301 https://{vip}/api/v1/health"
 
 
 def test_nginx_failing_on_the_holder_moves_the_vip_which_stays_after_recovery(lbs, vip):
