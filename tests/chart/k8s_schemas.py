@@ -9,6 +9,10 @@ in Go modules:
   ``config/crds/bases/external-secrets.io_externalsecrets.yaml``.
 * ServiceMonitor (``monitoring.coreos.com/v1``): ``github.com/prometheus-operator/prometheus-operator`` contains
   ``example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml``.
+* KongPlugin (``configuration.konghq.com/v1``, the chart's HSTS plugin): the Go module proxy does not serve Kong's
+  modules (403), so its schema is written here (``KONG_PLUGIN``) from the fields of Kong's CRD reference
+  (https://developer.konghq.com/kubernetes-ingress-controller/reference/custom-resources/): the top-level fields and
+  their types, unknown fields refused; ``config`` is the plugin's own and stays free-form.
 
 Output: one standalone schema per kind and version, named the way kubeconform's ``{{ .ResourceKind }}{{ .KindSuffix }}``
 template expects (``deployment-apps-v1.json``, ``service-v1.json``, ``externalsecret-external-secrets-v1.json``), with
@@ -48,6 +52,28 @@ CRDS = [
     ),
 ]
 STAMP = ".stamp"
+
+# KongPlugin, configuration.konghq.com/v1 (see the module docstring: written here, not generated).
+KONG_PLUGIN = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "plugin"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "configuration.konghq.com/v1"},
+        "kind": {"const": "KongPlugin"},
+        "metadata": {"type": "object"},
+        "plugin": {"type": "string", "minLength": 1},
+        "config": {"type": "object"},
+        "configFrom": {"type": "object"},
+        "configPatches": {"type": "array", "items": {"type": "object"}},
+        "consumerRef": {"type": "string"},
+        "disabled": {"type": "boolean"},
+        "instance_name": {"type": "string"},
+        "ordering": {"type": "object"},
+        "protocols": {"type": "array", "items": {"type": "string"}},
+        "run_on": {"type": "string"},
+    },
+}
 
 
 def module_dir(module: str, version: str) -> Path:
@@ -152,13 +178,14 @@ def generate(target: Path) -> None:
     k8s_count = len(schemas)
     for module, version, crd_path in CRDS:
         schemas.update(crd_schemas(module_dir(module, version) / crd_path))
+    schemas[kind_file("KongPlugin", "configuration.konghq.com/v1")] = KONG_PLUGIN
     for name, schema in schemas.items():
         (target / name).write_text(json.dumps(schema, separators=(",", ":")))
     (target / STAMP).write_text(stamp)
     print(
         f"k8s_schemas: wrote {len(schemas)} schemas to {target}: {k8s_count} from kubernetes {K8S_VERSION} "
         f"swagger.json, {len(schemas) - k8s_count} from CRDs (external-secrets {EXTERNAL_SECRETS_VERSION}, "
-        f"prometheus-operator {PROMETHEUS_OPERATOR_VERSION})"
+        f"prometheus-operator {PROMETHEUS_OPERATOR_VERSION}; KongPlugin written here)"
     )
 
 

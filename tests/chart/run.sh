@@ -2,8 +2,9 @@
 # The chart, image and k8s-role tests (the `chart` stage of scripts/test.sh):
 #   1. helm lint --strict for every value set in charts/webdemo/ci/
 #   2. pytest tests/chart: kubeconform -strict of every rendered object against schemas generated offline
-#      (tests/chart/k8s_schemas.py -> .cache/k8s-schemas), chart behaviours, bad values, the k8s role up to the
-#      credentials step, and the image smoke test (run, /api/v1/health, /metrics, non-root, read-only)
+#      (tests/chart/k8s_schemas.py -> .cache/k8s-schemas), chart behaviours, bad values, the release workflow
+#      (.github/workflows/release.yaml: pins, OIDC, tags, OCI chart push), the k8s role up to the credentials step,
+#      and the image smoke test (run, /api/v1/health, /metrics, non-root, read-only)
 # The image is built first (scripts/build-image.sh) unless WEBDEMO_SKIP_IMAGE_BUILD=1.
 # Needs scripts/install-helm.sh (helm + kubeconform in .cache/bin) and the .venv.
 set -euo pipefail

@@ -11,6 +11,8 @@ import yaml
 from .conftest import CHART, NAMESPACE, SCHEMA_DIR, VALUE_SETS, by_kind, one, run
 from .k8s_schemas import generate
 
+PRODUCTION = CHART / "ci" / "production-values.yaml"
+
 
 def pod_spec(docs):
     return one(docs, "Deployment")["spec"]["template"]["spec"]
@@ -85,7 +87,7 @@ def test_every_object_is_in_the_release_namespace(chart, values_file):
 
 
 def test_namespace_override(chart):
-    docs = chart.render("--values", str(CHART / "ci" / "production-values.yaml"), values={"namespaceOverride": "api"})
+    docs = chart.render("--values", str(PRODUCTION), values={"namespaceOverride": "api"})
     assert {doc["metadata"]["namespace"] for doc in docs} == {"api"}
     assert one(docs, "ServiceMonitor")["spec"]["namespaceSelector"]["matchNames"] == ["api"]
 
@@ -141,7 +143,7 @@ def test_hard_anti_affinity_option(chart):
 
 
 def test_tolerations_and_node_selector_at_pod_level(chart):
-    docs = chart.render("--values", str(CHART / "ci" / "production-values.yaml"))
+    docs = chart.render("--values", str(PRODUCTION))
     spec = pod_spec(docs)
     assert spec["nodeSelector"] == {"kubernetes.io/os": "linux", "workload": "api"}
     assert spec["tolerations"][0]["key"] == "dedicated"
@@ -242,7 +244,7 @@ def test_optional_objects_are_off_by_default(chart):
 
 
 def test_external_secret(chart):
-    docs = chart.render("--values", str(CHART / "ci" / "production-values.yaml"))
+    docs = chart.render("--values", str(PRODUCTION))
     es = one(docs, "ExternalSecret")
     assert es["apiVersion"] == "external-secrets.io/v1"
     assert es["metadata"]["namespace"] == NAMESPACE
@@ -252,27 +254,148 @@ def test_external_secret(chart):
     assert {"secretRef": {"name": "webdemo"}} in container(docs)["envFrom"]
 
 
-def test_ingress(chart):
-    ingress = one(chart.render("--values", str(CHART / "ci" / "production-values.yaml")), "Ingress")
+INTERNAL = ("/api/v1/info", "/metrics")
+# Requests a client may send for the internal endpoints, as the routing sees them (trailing slash, deeper path).
+INTERNAL_REQUESTS = [*INTERNAL, "/api/v1/info/", "/metrics/", "/metrics/x"]
+
+
+def routes(path: str, path_type: str, request: str) -> bool:
+    """Kubernetes' Ingress matching: Exact compares the path; Prefix compares path elements ("/api" routes
+    "/api/v1/info", "/api/v1/h" does not route "/api/v1/health"). Independent of the chart's own check."""
+    if path_type == "Exact":
+        return request == path
+    assert path_type == "Prefix", path_type
+    prefix = [part for part in path.split("/") if part]
+    return [part for part in request.split("/") if part][: len(prefix)] == prefix
+
+
+def ingress_paths(ingress: dict) -> list[tuple[str, str]]:
+    return [(entry["path"], entry["pathType"]) for rule in ingress["spec"]["rules"] for entry in rule["http"]["paths"]]
+
+
+def test_the_routing_model_used_below():
+    assert routes("/", "Prefix", "/metrics")
+    assert routes("/api", "Prefix", "/api/v1/info")
+    assert routes("/api/v1/", "Prefix", "/api/v1/info")
+    assert not routes("/api/v1/h", "Prefix", "/api/v1/health")
+    assert routes("/api/v1/health", "Exact", "/api/v1/health")
+    assert not routes("/api/v1/health", "Exact", "/api/v1/health/")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param(["--values", str(PRODUCTION)], id="production-values"),
+        pytest.param(["--set", "ingress.enabled=true"], id="chart-default-paths"),
+    ],
+)
+def test_the_ingress_routes_the_health_check_and_nothing_internal(chart, values):
+    ingress = one(chart.render(*values), "Ingress")
+    paths = ingress_paths(ingress)
+    assert paths == [("/api/v1/health", "Exact")]
+    assert any(routes(path, kind, "/api/v1/health") for path, kind in paths)
+    for request in INTERNAL_REQUESTS:
+        assert not any(routes(path, kind, request) for path, kind in paths), request
+    for rule in ingress["spec"]["rules"]:
+        for entry in rule["http"]["paths"]:
+            assert entry["backend"] == {"service": {"name": "webdemo", "port": {"name": "http"}}}
+
+
+def test_ingress_paths_are_a_value(chart):
+    paths = [{"path": "/api/v1/health", "pathType": "Exact"}, {"path": "/api/v2", "pathType": "Prefix"}]
+    ingress = one(chart.render(values={"ingress": {"enabled": True, "paths": paths}}), "Ingress")
+    assert ingress_paths(ingress) == [("/api/v1/health", "Exact"), ("/api/v2", "Prefix")]
+
+
+def test_the_internal_endpoints_stay_reachable_inside_the_cluster(chart):
+    """Not routed by the Ingress, still served: the Service carries every path, the ServiceMonitor scrapes /metrics."""
+    docs = chart.render("--values", str(PRODUCTION))
+    assert one(docs, "ConfigMap")["data"]["WEBDEMO_INFO_ENABLED"] == "true"
+    assert one(docs, "Service")["spec"]["ports"][0]["targetPort"] == "http"
+    (endpoint,) = one(docs, "ServiceMonitor")["spec"]["endpoints"]
+    assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")
+
+
+def test_the_production_ingress_is_https_only(chart):
+    docs = chart.render("--values", str(PRODUCTION))
+    ingress = one(docs, "Ingress")
     assert ingress["apiVersion"] == "networking.k8s.io/v1"
     spec = ingress["spec"]
     assert spec["ingressClassName"] == "kong"
     assert spec["tls"] == [{"hosts": ["backend.demo.com"], "secretName": "backend-demo-com-tls"}]
-    assert spec["rules"][0]["host"] == "backend.demo.com"
-    assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "letsencrypt"
+    assert {rule["host"] for rule in spec["rules"]} <= {host for tls in spec["tls"] for host in tls["hosts"]}
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["cert-manager.io/cluster-issuer"] == "letsencrypt"
+    # Kong: the route speaks HTTPS only; plain HTTP gets a permanent redirect instead of a 426.
+    assert annotations["konghq.com/protocols"] == "https"
+    assert annotations["konghq.com/https-redirect-status-code"] == "308"
+    # HSTS: the KongPlugin the Ingress attaches.
+    plugin = one(docs, "KongPlugin")
+    assert annotations["konghq.com/plugins"] == plugin["metadata"]["name"] == "webdemo-hsts"
+    assert plugin["plugin"] == "response-transformer"
+    assert plugin["config"] == {"add": {"headers": ["Strict-Transport-Security:max-age=31536000; includeSubDomains"]}}
 
 
-def test_service_monitor_and_network_policy(chart):
-    docs = chart.render("--values", str(CHART / "ci" / "production-values.yaml"))
-    monitor = one(docs, "ServiceMonitor")
+def test_hsts_is_appended_to_the_plugins_already_listed(chart):
+    values = {
+        "ingress": {"enabled": True, "annotations": {"konghq.com/plugins": "rate-limit"}, "hsts": {"enabled": True}}
+    }
+    ingress = one(chart.render(values=values), "Ingress")
+    assert ingress["metadata"]["annotations"]["konghq.com/plugins"] == "rate-limit,webdemo-hsts"
+
+
+def test_plain_http_needs_an_explicit_opt_in(chart):
+    values = {"ingress": {"enabled": True, "tls": {"enabled": False}, "allowPlainHttp": True}}
+    assert "tls" not in one(chart.render(values=values), "Ingress")["spec"]
+
+
+def test_service_monitor(chart):
+    monitor = one(chart.render("--values", str(PRODUCTION)), "ServiceMonitor")
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert monitor["spec"]["endpoints"][0]["port"] == "http"
-    policy = one(docs, "NetworkPolicy")["spec"]
+
+
+HELM_TEST_POD = {
+    "podSelector": {
+        "matchLabels": {"app.kubernetes.io/instance": "webdemo", "app.kubernetes.io/component": "helm-test"}
+    }
+}
+API_PORT = [{"port": "http", "protocol": "TCP"}]
+
+
+def test_the_production_network_policy_admits_the_controller_and_prometheus_only(chart):
+    policy = one(chart.render("--values", str(PRODUCTION)), "NetworkPolicy")["spec"]
+    assert policy["podSelector"] == {
+        "matchLabels": {"app.kubernetes.io/name": "webdemo", "app.kubernetes.io/instance": "webdemo"}
+    }
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     assert policy["egress"] == []
-    peers = [peer for rule in policy["ingress"] for peer in rule["from"]]
-    test_pod = {"app.kubernetes.io/instance": "webdemo", "app.kubernetes.io/component": "helm-test"}
-    assert {"podSelector": {"matchLabels": test_pod}} in peers
+    assert policy["ingress"] == [
+        {
+            "from": [
+                # The ingress controller's namespace.
+                {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kong"}}},
+                # Prometheus: its pods in its namespace (one peer with both selectors: namespace AND pod).
+                {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+                },
+            ],
+            "ports": API_PORT,
+        },
+        {"from": [HELM_TEST_POD], "ports": API_PORT},
+    ]
+
+
+def test_the_network_policy_has_no_test_pod_rule_without_the_test(chart):
+    policy = one(chart.render("--values", str(PRODUCTION), "--set", "tests.enabled=false"), "NetworkPolicy")["spec"]
+    assert [peer for rule in policy["ingress"] for peer in rule["from"]] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kong"}}},
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+        },
+    ]
 
 
 def test_helm_test_hook_is_not_selected_by_the_service(chart):
@@ -317,6 +440,42 @@ BAD_VALUES = [
     pytest.param(
         {"terminationGracePeriodSeconds": 30}, ["terminationGracePeriodSeconds (30) must exceed"], id="short-grace"
     ),
+    pytest.param(
+        {"ingress": {"enabled": True, "paths": [{"path": "/", "pathType": "Prefix"}]}},
+        ["ingress.paths: Prefix / would route /api/v1/info outside the cluster"],
+        id="ingress-root-prefix",
+    ),
+    pytest.param(
+        {"ingress": {"enabled": True, "paths": [{"path": "/api/v1", "pathType": "Prefix"}]}},
+        ["ingress.paths: Prefix /api/v1 would route /api/v1/info"],
+        id="ingress-api-prefix",
+    ),
+    pytest.param(
+        {"ingress": {"enabled": True, "paths": [{"path": "/metrics", "pathType": "Exact"}]}},
+        ["ingress.paths: Exact /metrics would route /metrics"],
+        id="ingress-metrics",
+    ),
+    pytest.param(
+        {"ingress": {"enabled": True, "paths": [{"path": "/api", "pathType": "ImplementationSpecific"}]}},
+        ["/ingress/paths/0/pathType"],
+        id="ingress-implementation-specific",
+    ),
+    pytest.param({"ingress": {"enabled": True, "paths": []}}, ["/ingress/paths", "minItems"], id="ingress-no-paths"),
+    pytest.param(
+        {"ingress": {"enabled": True, "tls": {"enabled": False}}},
+        ["/ingress/tls/enabled", "value must be true"],
+        id="ingress-without-tls",
+    ),
+    pytest.param(
+        {"ingress": {"enabled": True, "tls": {"secretName": ""}}},
+        ["/ingress/tls/secretName"],
+        id="ingress-tls-without-secret",
+    ),
+    pytest.param(
+        {"ingress": {"enabled": True, "className": "nginx", "hsts": {"enabled": True}}},
+        ["ingress.hsts.enabled makes a KongPlugin, which only className kong uses"],
+        id="hsts-without-kong",
+    ),
 ]
 
 
@@ -332,7 +491,14 @@ def test_bad_values_are_rejected_by_template(chart, values, expected):
 # `helm lint` turns a template's `fail` into an [INFO] line and exits 0 (helm's lint mode); only the schema errors fail
 # it. The cross-field checks in _helpers.tpl (webdemo.validate) are therefore enforced by `helm template`/`install`,
 # and the k8s role runs `helm template` next to `helm lint --strict`.
-TEMPLATE_ONLY = {"hpa-min-above-max", "short-grace"}
+TEMPLATE_ONLY = {
+    "hpa-min-above-max",
+    "short-grace",
+    "ingress-root-prefix",
+    "ingress-api-prefix",
+    "ingress-metrics",
+    "hsts-without-kong",
+}
 
 
 @pytest.mark.parametrize(("values", "expected"), [p for p in BAD_VALUES if p.id not in TEMPLATE_ONLY])

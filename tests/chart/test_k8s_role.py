@@ -3,8 +3,9 @@
 Each case runs the real `ansible-playbook playbooks/k8s.yml -i inventories/production` (the inventory's example
 values, overridden with -e). Nothing is mocked: the AWS CLI is isolated from any credentials on this machine
 (empty config/credential files, no profile, no instance metadata), so the valid case fails for real at
-`aws eks update-kubeconfig`. What lies beyond (helm upgrade --install against a cluster, helm test) is not exercised
-here; roles/k8s/README.md says so.
+`aws eks update-kubeconfig`. The objects the lint step renders for the production inventory (the role's security
+baseline under the inventory's values) are checked too. What lies beyond (helm upgrade --install against a cluster,
+helm test) is not exercised here; roles/k8s/README.md says so.
 """
 
 from __future__ import annotations
@@ -26,16 +27,19 @@ ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 pytestmark = pytest.mark.skipif(tool("helm") is None, reason="helm is not installed: run scripts/install-helm.sh")
 
 
-def run_playbook(tmp_path, extra: dict, inventory: str = "inventories/production") -> tuple[int, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
+def playbook(
+    tmp_path, extra: dict, inventory: str = "inventories/production", args: tuple = (), env: dict | None = None
+) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    environment.update(
         AWS_CONFIG_FILE=str(tmp_path / "aws-config"),
         AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "aws-credentials"),
         AWS_EC2_METADATA_DISABLED="true",
         ANSIBLE_NOCOLOR="1",
         HOME=str(tmp_path),  # the default kubeconfig path lands in the test's own directory
+        **(env or {}),
     )
-    result = subprocess.run(
+    return subprocess.run(
         [
             str(ANSIBLE_PLAYBOOK),
             "playbooks/k8s.yml",
@@ -45,14 +49,19 @@ def run_playbook(tmp_path, extra: dict, inventory: str = "inventories/production
             json.dumps(extra),
             "-e",
             "ansible_python_interpreter=" + sys.executable,
+            *args,
         ],
         cwd=ROOT,
-        env=env,
+        env=environment,
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
+
+
+def run_playbook(tmp_path, extra: dict, inventory: str = "inventories/production") -> tuple[int, str]:
+    result = playbook(tmp_path, extra, inventory)
     return result.returncode, result.stdout + result.stderr
 
 
@@ -109,6 +118,11 @@ def test_missing_cluster_name_is_named_by_the_argument_spec(tmp_path):
         ),
         pytest.param({"ingress": {"className": "istio-ish"}}, "at '/ingress/className'", id="unknown-ingress-class"),
         pytest.param(
+            {"ingress": {"enabled": True, "paths": [{"path": "/", "pathType": "Prefix"}]}},
+            "ingress.paths: Prefix / would route /api/v1/info outside the cluster",
+            id="ingress-routes-internal-paths",
+        ),
+        pytest.param(
             # -e replaces the inventory's k8s_values as a whole.
             {"externalSecret": {"enabled": True, "dataFrom": [{"extract": {"key": "prod/webdemo"}}]}},
             "at '/externalSecret/secretStoreRef/name'",
@@ -137,3 +151,76 @@ def test_valid_inputs_stop_at_the_credentials_step(tmp_path):
         # The CLI's own reason is passed on (no credentials here; an unreachable endpoint elsewhere).
         assert "Unable to locate credentials" in output or "Could not connect" in output, output
     assert not (tmp_path / ".kube" / "webdemo-webdemo-prod.yaml").exists()
+
+
+@pytest.fixture(scope="module")
+def production_release(tmp_path_factory) -> list[dict]:
+    """The objects the role's lint step renders (`helm template` with the release's values) for the production
+    inventory: k8s_base_values, the inventory's k8s_values over it, the image over both. The play stops after the
+    lint step (no AWS, no cluster); the JSON callback hands back helm's output."""
+    tmp_path = tmp_path_factory.mktemp("k8s-production")
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.touch()
+    result = playbook(
+        tmp_path,
+        {"k8s_update_kubeconfig": False, "k8s_kubeconfig": str(kubeconfig)},
+        args=("--tags", "k8s_preflight,k8s_lint"),
+        # The JSON callback alone on stdout (the configured profile_tasks would print between its lines).
+        env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.json"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    (task,) = [
+        task
+        for play in report["plays"]
+        for task in play["tasks"]
+        if task["task"]["name"].endswith("Lint and render the chart with the release's values")
+    ]
+    (template,) = [item for item in task["hosts"]["localhost"]["results"] if item["item"][0] == "template"]
+    assert template["rc"] == 0, template["stderr"]
+    return [doc for doc in yaml.safe_load_all(template["stdout"]) if doc]
+
+
+def only(docs: list[dict], kind: str) -> dict:
+    (found,) = [doc for doc in docs if doc["kind"] == kind]
+    return found
+
+
+def test_the_production_release_routes_only_the_health_check(production_release):
+    ingress = only(production_release, "Ingress")
+    paths = [(p["path"], p["pathType"]) for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+    assert paths == [("/api/v1/health", "Exact")]
+
+
+def test_the_production_release_is_https_only(production_release):
+    ingress = only(production_release, "Ingress")
+    assert ingress["spec"]["tls"] == [{"hosts": ["backend.demo.com"], "secretName": "backend-demo-com-tls"}]
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["konghq.com/protocols"] == "https"
+    assert annotations["konghq.com/https-redirect-status-code"] == "308"
+    assert annotations["cert-manager.io/cluster-issuer"] == "letsencrypt"  # the inventory's, merged with the baseline
+    plugin = only(production_release, "KongPlugin")
+    assert annotations["konghq.com/plugins"] == plugin["metadata"]["name"]
+    assert plugin["config"]["add"]["headers"] == ["Strict-Transport-Security:max-age=31536000; includeSubDomains"]
+
+
+def test_the_production_release_admits_the_controller_and_prometheus_only(production_release):
+    policy = only(production_release, "NetworkPolicy")["spec"]
+    assert policy["egress"] == []
+    assert [rule["from"] for rule in policy["ingress"]] == [
+        [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kong"}}},
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+            },
+        ],
+        [
+            {
+                "podSelector": {
+                    "matchLabels": {"app.kubernetes.io/instance": "webdemo", "app.kubernetes.io/component": "helm-test"}
+                }
+            }
+        ],
+    ]
+    assert all(rule["ports"] == [{"port": "http", "protocol": "TCP"}] for rule in policy["ingress"])

@@ -53,6 +53,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
+{{- define "webdemo.hstsPluginName" -}}
+{{- printf "%s-hsts" (include "webdemo.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{- define "webdemo.secretName" -}}
 {{- default (include "webdemo.fullname" .) .Values.externalSecret.targetName -}}
 {{- end -}}
@@ -75,5 +79,35 @@ Deployment, so `helm template`, `helm lint` and `helm install` all stop here wit
 {{- end -}}
 {{- if and $v.podDisruptionBudget.enabled (hasKey $v.podDisruptionBudget "maxUnavailable") (hasKey $v.podDisruptionBudget "minAvailable") -}}
 {{- fail "values: podDisruptionBudget takes maxUnavailable or minAvailable, not both" -}}
+{{- end -}}
+{{- if $v.ingress.enabled -}}
+{{- include "webdemo.validateIngress" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The Ingress routes the public API only: a path whose match covers /api/v1/info (OS facts) or /metrics fails. Exact
+matches one path; Prefix matches by path elements (Kubernetes' rule: /api covers /api/v1/info, /api/v1/h does not
+cover /api/v1/health), so "/" covers everything.
+*/}}
+{{- define "webdemo.validateIngress" -}}
+{{- $v := .Values -}}
+{{- range $v.ingress.paths -}}
+{{- $entry := . -}}
+{{- range list "/api/v1/info" "/metrics" -}}
+{{- $covered := false -}}
+{{- if eq $entry.pathType "Exact" -}}
+{{- $covered = eq $entry.path . -}}
+{{- else -}}
+{{- $base := trimSuffix "/" $entry.path -}}
+{{- $covered = or (eq $base "") (eq $base .) (hasPrefix (printf "%s/" $base) .) -}}
+{{- end -}}
+{{- if $covered -}}
+{{- fail (printf "values: ingress.paths: %s %s would route %s outside the cluster; /api/v1/info and /metrics stay internal (the Service, the ServiceMonitor): list the public paths only, e.g. /api/v1/health" $entry.pathType $entry.path .) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and $v.ingress.hsts.enabled (ne $v.ingress.className "kong") -}}
+{{- fail (printf "values: ingress.hsts.enabled makes a KongPlugin, which only className kong uses; set HSTS in the %s controller's configuration and ingress.hsts.enabled=false" $v.ingress.className) -}}
 {{- end -}}
 {{- end -}}
