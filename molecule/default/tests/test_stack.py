@@ -1,4 +1,4 @@
-"""The stack as a client sees it through the load balancer's HTTPS: both backends serve, and losing one costs nothing."""
+"""The stack as a client sees it through the lb's HTTPS: both backends serve, and losing one costs nothing."""
 
 import json
 import shlex
