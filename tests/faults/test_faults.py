@@ -12,7 +12,16 @@ import time
 
 import pytest
 from conftest import Traffic, wait_until
-from webdemo_tools.lab import LB, docker, docker_exec, http_get, prometheus_query, run_playbook
+from webdemo_tools.lab import (
+    LB,
+    PROMETHEUS,
+    docker,
+    docker_exec,
+    http_get,
+    monitoring_ready,
+    prometheus_query,
+    run_playbook,
+)
 from webdemo_tools.repo import root
 
 pytestmark = pytest.mark.usefixtures("client_ready")
@@ -212,10 +221,7 @@ def test_a_killed_prometheus_comes_back_with_its_data():
     start = time.time()
     docker_exec("mon1", "kill", "-9", str(before))
     back = wait_until(
-        lambda: (
-            main_pid("mon1", "prometheus.service") not in (0, before)
-            and docker_exec("mon1", "curl", "-sf", "http://localhost:9090/-/ready", check=False)
-        ),
+        lambda: main_pid("mon1", "prometheus.service") not in (0, before) and monitoring_ready(PROMETHEUS),
         timeout=60,
         what="Prometheus ready again",
     )

@@ -1,6 +1,7 @@
 """Every PromQL expression of the Grafana dashboard and of the alert rules, evaluated against the lab's real
 Prometheus after real traffic: none may error, none may be empty unless listed here with the reason."""
 
+import os
 import re
 import subprocess
 import sys
@@ -8,7 +9,8 @@ import time
 
 import pytest
 import yaml
-from webdemo_tools.lab import PROMETHEUS, prometheus_query, send_requests
+from webdemo_tools import promhttp
+from webdemo_tools.lab import PROMETHEUS, monitoring_access, prometheus_query, send_requests
 from webdemo_tools.repo import root
 
 pytestmark = pytest.mark.usefixtures("lab_is_up")
@@ -32,7 +34,11 @@ def test_every_dashboard_and_rule_expression_returns_data():
         assert time.monotonic() < deadline, "Prometheus did not see the traffic within 90 s"
         time.sleep(2)
     assert codes.count(200) == 30 * rounds and codes.count(404) == 5 * rounds, {c: codes.count(c) for c in set(codes)}
+    # The checker as an operator runs it: HTTPS with the lab's CA and the monitoring credential (password from the
+    # environment, never on the command line).
+    access = monitoring_access()
     args = [sys.executable, "-m", "webdemo_tools.promql", "--prometheus", PROMETHEUS]
+    args += ["--ca-file", access.ca_file, "--username", access.username]
     for allowed in ALLOWED_EMPTY:
         args += ["--allow-empty", allowed]
     rules = subprocess.run(
@@ -46,7 +52,12 @@ def test_every_dashboard_and_rule_expression_returns_data():
     rules_file.write_text(rules)
     dashboards = sorted((root() / "files" / "grafana" / "dashboards").glob("*.json"))
     result = subprocess.run(
-        [*args, *map(str, dashboards), str(rules_file)], capture_output=True, text=True, timeout=120, check=False
+        [*args, *map(str, dashboards), str(rules_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, promhttp.PASSWORD_ENV: access.password},
     )
     print(result.stdout)
     assert result.returncode == 0, result.stdout + result.stderr

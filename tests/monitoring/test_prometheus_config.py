@@ -148,8 +148,20 @@ def test_unit_flags_are_prometheus_flags_with_each_environments_values(rendered)
     assert flags["rules.alert.resend-delay"] == {"local": "5s", "production": "1m"}[inventory]
 
 
+# TLS and basic auth inputs the preflight accepts (it checks their shape; no host sees them).
+PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+CLOSED = {
+    "prometheus_web_tls_certificate": PEM_CERTIFICATE,
+    "prometheus_web_tls_private_key": "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
+    "prometheus_web_basic_auth_users": {"scraper": "test-only-password"},
+    "prometheus_scrape_username": "scraper",
+    "prometheus_scrape_password": "test-only-password",
+    "prometheus_scrape_ca_certificate": PEM_CERTIFICATE,
+}
+
+
 def preflight(tmp_path, variables):
-    role_vars = {"prometheus_rule_files": [str(ROOT / "files/prometheus/webdemo.yml")], **variables}
+    role_vars = {"prometheus_rule_files": [str(ROOT / "files/prometheus/webdemo.yml")], **CLOSED, **variables}
     plays = [
         {
             "name": "Preflight",
@@ -167,6 +179,13 @@ def preflight(tmp_path, variables):
         ({"prometheus_retention_size": "10G"}, "prometheus_retention_size=10G"),
         ({"prometheus_rules_alert_resend_delay": "5 seconds"}, "prometheus_rules_alert_resend_delay=5 seconds"),
         ({"prometheus_rules_alert_resend_delay": ""}, "prometheus_rules_alert_resend_delay="),
+        # The monitoring plane is closed: no plain-HTTP fallback, and Prometheus scrapes itself as one of its users.
+        ({"prometheus_web_tls_certificate": ""}, "prometheus_web_tls_certificate must be a PEM certificate"),
+        ({"prometheus_web_tls_private_key": "secret"}, "prometheus_web_tls_private_key must be a PEM private key"),
+        ({"prometheus_web_basic_auth_users": {}}, "prometheus_web_basic_auth_users must map at least one user"),
+        ({"prometheus_scrape_password": "another"}, "prometheus_scrape_username/prometheus_scrape_password"),
+        ({"prometheus_scrape_ca_certificate": ""}, "prometheus_scrape_ca_certificate must be a PEM CA"),
+        ({"prometheus_web_bcrypt_cost": 3}, "prometheus_web_bcrypt_cost=3"),
     ],
 )
 def test_preflight_rejects_values_prometheus_would_refuse_at_start(tmp_path, variables, named):

@@ -85,11 +85,37 @@ def run_role(tmp_path, role, role_vars):
         ("alertmanager", {"alertmanager_watchdog_receiver": "deadmans-switch"}, "alertmanager_watchdog_receiver"),
         ("alertmanager", {"alertmanager_receivers": [{"name": "ops", "type": "slack"}]}, "alertmanager_receivers"),
         ("alertmanager", {"alertmanager_route_receiver": "nobody"}, "alertmanager_route_receiver=nobody"),
+        # The monitoring plane is closed: a role without its TLS material or users fails, never serves plain HTTP.
+        ("alertmanager", {}, "alertmanager_web_tls_certificate must be a PEM certificate"),
+        ("exporters", {}, "exporters_web_tls_certificate must be a PEM certificate"),
+        ("exporters", {"exporters_nginx_exporter_address": "0.0.0.0:9114"}, "exporters_nginx_exporter_address"),
+        ("grafana", {"grafana_admin_password": "not-the-default"}, "grafana_datasource_username"),
         ("grafana", {"grafana_admin_password": "admin"}, "grafana_admin_password"),
         (
             "grafana",
             {"grafana_admin_password": "not-the-default", "grafana_prometheus_url": "mon1:9090"},
             "grafana_prometheus_url=mon1:9090",
+        ),
+        ("firewall", {"firewall_admin_networks": ["intranet"]}, "firewall_admin_networks: intranet"),
+        (
+            "firewall",
+            {"firewall_extra_group_rules": {"all": [{"name": "web", "ports": [80, 70000], "from": ["any"]}]}},
+            "firewall_extra_group_rules.all[0] (web): 70000 is not a port",
+        ),
+        (
+            "firewall",
+            {"firewall_extra_group_rules": {"all": [{"name": "vrrp", "proto": "vrrp", "ports": [1], "from": ["any"]}]}},
+            "proto vrrp has no ports",
+        ),
+        (
+            "firewall",
+            {"firewall_extra_group_rules": {"all": [{"name": "db", "ports": [5432], "from": ["10.0.0.0/33"]}]}},
+            "from '10.0.0.0/33'",
+        ),
+        (
+            "firewall",
+            {"firewall_extra_group_rules": {"all": [{"name": "peers", "ports": [7000], "from": ["ungrouped"]}]}},
+            "the firewall_host_address of localhost",
         ),
         ("jmeter", {"jmeter_archive_sha512": "abc"}, "jmeter_archive_sha512"),
         ("jmeter", {"jmeter_archive_sha512": "0" * 128}, "jmeter_rmi_keystore_src"),

@@ -1,10 +1,11 @@
-"""The app factory: routes, body limits and JSON error handling."""
+"""The app factory: routes, request limits, JSON error handling and the timed request path."""
 
 from __future__ import annotations
 
 import functools
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -12,11 +13,12 @@ from typing import Any
 import bottle
 
 from . import info
-from .metrics import Metrics, MetricsMiddleware
+from .metrics import KNOWN_METHODS, OTHER_METHOD, UNMATCHED, Metrics
 from .settings import Settings
 
 log = logging.getLogger("webdemo")
 
+HEALTH = "/api/v1/health"
 _HEALTH_BODY = b'{"success": true}'
 _JSON = "application/json"
 _REASONS = {
@@ -24,14 +26,92 @@ _REASONS = {
     404: "not found",
     405: "method not allowed",
     413: "request body too large",
+    414: "request line too long",
+    431: "request header fields too large",
     500: "internal server error",
 }
+
+# Request limits, the app's own so that a request made straight to the app's socket gets the same
+# JSON answer under gunicorn and granian (each server's parser only keeps a hard ceiling above
+# them: gunicorn_conf.py; granian's hyper allows far more). The values are those gunicorn enforced
+# itself in earlier releases (with an HTML answer). More than 100 header fields are refused by
+# either server's parser (431) before any app runs.
+MAX_REQUEST_LINE = 4094  # bytes of "METHOD target PROTOCOL" (target as decoded in PATH_INFO)
+MAX_HEADER_FIELD_SIZE = 8190  # bytes of one "Name: value" line (values of a repeated name joined)
+# "HTTP_" is 5 bytes, ": " 2: a header line "Name: value" is len(key) - 3 + len(value) bytes.
+_FIELD_KEY_SLACK = len("HTTP_") - len(": ")
+# Environ keys that are not request headers, whichever server: CGI and WSGI keys, gunicorn's and
+# granian's own, and the process environment (granian copies os.environ into every environ). Only
+# the keys left (the headers) are measured, so the check costs a set difference, not a loop over
+# the whole environ.
+_NOT_HEADERS = frozenset(
+    (
+        *os.environ,
+        *(
+            "REQUEST_METHOD SCRIPT_NAME PATH_INFO QUERY_STRING CONTENT_TYPE CONTENT_LENGTH "
+            "SERVER_NAME SERVER_PORT SERVER_PROTOCOL SERVER_SOFTWARE GATEWAY_INTERFACE "
+            "REMOTE_ADDR REMOTE_PORT RAW_URI wsgi.version wsgi.url_scheme wsgi.input wsgi.errors "
+            "wsgi.multithread wsgi.multiprocess wsgi.run_once wsgi.file_wrapper "
+            "wsgi.input_terminated wsgi.early_hints gunicorn.socket"
+        ).split(),
+    )
+)
+
+
+def _error_response(code: int) -> tuple[str, list[tuple[str, str]], bytes]:
+    """A JSON error built once (status line, headers, body), for answers made outside Bottle."""
+    body = json.dumps({"success": False, "error": _REASONS[code]}).encode()
+    headers = [
+        ("Content-Type", _JSON),
+        ("Content-Length", str(len(body))),
+        ("Cache-Control", "no-store"),
+    ]
+    return f"{code} {bottle.HTTP_CODES[code]}", headers, body
+
+
+_TOO_LONG = _error_response(414)
+_TOO_LARGE = _error_response(431)
+
+
+def request_limit_error(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes] | None:
+    """The prepared 414/431 answer when the request exceeds the app's limits, else None."""
+    line = (
+        len(environ.get("REQUEST_METHOD", ""))
+        + len(environ.get("PATH_INFO", ""))
+        + len(environ.get("SERVER_PROTOCOL", ""))
+        + 2
+    )
+    query = environ.get("QUERY_STRING")
+    if query:
+        line += len(query) + 1
+    if line > MAX_REQUEST_LINE:
+        return _TOO_LONG
+    keys = environ.keys() - _NOT_HEADERS  # the headers (and any key no server listed here)
+    if not keys:
+        return None
+    try:
+        # The longest name plus the longest value bounds every line; only over the limit is
+        # each line measured (all in C: no Python loop per header on the usual path).
+        bound = max(map(len, keys)) + max(map(len, map(environ.__getitem__, keys)))
+    except TypeError:  # a key no server listed, whose value is not a string
+        bound = MAX_HEADER_FIELD_SIZE + _FIELD_KEY_SLACK + 1
+    if bound - _FIELD_KEY_SLACK > MAX_HEADER_FIELD_SIZE:
+        for key in keys:
+            if key[:5] == "HTTP_":
+                value = environ[key]
+                if len(key) + len(value) - _FIELD_KEY_SLACK > MAX_HEADER_FIELD_SIZE:
+                    return _TOO_LARGE
+    return None
 
 
 class WebDemo(bottle.Bottle):
     """A Bottle app that carries its settings and metrics (None when metrics are disabled).
 
-    Its WSGI entry is Bottle's own, wrapped in the metrics middleware when metrics are on.
+    Its WSGI entry (__call__) checks the request limits, answers GET/HEAD /api/v1/health with a
+    response built once (the load balancers' and the load tests' hot path; the same status, headers
+    and body Bottle would send), hands everything else to Bottle, and times and observes every
+    request when metrics are on: a request costs one histogram observation and nothing that could
+    be done once.
     """
 
     def __init__(self, settings: Settings, metrics: Metrics | None, **kwargs: Any) -> None:
@@ -39,10 +119,82 @@ class WebDemo(bottle.Bottle):
         # bottle.Bottle refuses to set an attribute twice: each is set once, here.
         self.settings = settings
         self.metrics = metrics
-        self._entry = self.wsgi if metrics is None else MetricsMiddleware(self.wsgi, metrics)
+        # /api/v1/health is a constant unless a test delay makes its handler sleep.
+        self.health_constant = not (settings.allow_test_delay and settings.test_delay_seconds)
+        self.health_headers: list[tuple[str, str]] = [
+            ("Content-Type", _JSON),
+            ("Content-Length", str(len(_HEALTH_BODY))),
+        ]
+        self._observe_health: dict[str, Callable[[float], None]] = {}
+
+    def _fast(self, environ: dict[str, Any]) -> bool:
+        """A plain GET/HEAD /api/v1/health: the constant answer applies (no body to check)."""
+        return (
+            self.health_constant
+            and environ.get("PATH_INFO") == HEALTH
+            and environ.get("REQUEST_METHOD") in ("GET", "HEAD")
+            and not environ.get("CONTENT_LENGTH")
+        )
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        return self._entry(environ, start_response)
+        metrics = self.metrics
+        if metrics is None:
+            refused = request_limit_error(environ)
+            if refused is not None:
+                return _refuse(environ, start_response, refused)
+            if self._fast(environ):
+                start_response("200 OK", self.health_headers[:])
+                return [b"" if environ["REQUEST_METHOD"] == "HEAD" else _HEALTH_BODY]
+            return self.wsgi(environ, start_response)
+
+        start = time.perf_counter()
+        refused = request_limit_error(environ)
+        if refused is not None:
+            body = _refuse(environ, start_response, refused)
+            _observe(metrics, environ, UNMATCHED, refused[0][:3], start)
+            return body
+        if self._fast(environ):
+            method = environ["REQUEST_METHOD"]
+            start_response("200 OK", self.health_headers[:])
+            body = [b"" if method == "HEAD" else _HEALTH_BODY]
+            observe = self._observe_health.get(method)
+            if observe is None:
+                observe = self._observe_health[method] = metrics.observer(method, HEALTH, "200")
+            observe(time.perf_counter() - start)
+            return body
+
+        status = ["500"]
+
+        def _start_response(status_line: str, headers: list, exc_info: Any = None) -> Any:
+            status[0] = status_line[:3]
+            return start_response(status_line, headers, exc_info)
+
+        try:
+            # Bottle returns a fully built body (a list of bytes), so the call is the work.
+            return self.wsgi(environ, _start_response)
+        finally:
+            route = environ.get("bottle.route")
+            _observe(metrics, environ, UNMATCHED if route is None else route.rule, status[0], start)
+
+
+def _refuse(
+    environ: dict[str, Any],
+    start_response: Callable[..., Any],
+    refused: tuple[str, list[tuple[str, str]], bytes],
+) -> list[bytes]:
+    status, headers, body = refused
+    start_response(status, headers[:])
+    return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
+
+
+def _observe(
+    metrics: Metrics, environ: dict[str, Any], path: str, status: str, start: float
+) -> None:
+    """The labels are bounded: the route template or <unmatched>, a known method or "other"."""
+    method = environ.get("REQUEST_METHOD", "")
+    if method not in KNOWN_METHODS:
+        method = OTHER_METHOD
+    metrics.observer(method, path, status)(time.perf_counter() - start)
 
 
 def _json_error(res: bottle.HTTPError) -> bytes:
@@ -123,7 +275,9 @@ def create_app(settings: Settings) -> WebDemo:
     app.install(_body_limit(settings.max_body_bytes))
     handlers = _Handlers(settings, metrics)
 
-    app.get("/api/v1/health", callback=handlers.health)
+    # Bottle's route for HEALTH also serves what WebDemo.__call__'s constant answer does not
+    # (a body to check, a test delay) and gives it its 405 for other methods.
+    app.get(HEALTH, callback=handlers.health)
     if settings.info_enabled:
         # Not registered at all when disabled: the 404 is the router's, identical to any
         # unknown path.

@@ -6,21 +6,13 @@ stops gunicorn before it binds, with a ValueError naming the variable.
 
 from __future__ import annotations
 
-import glob
 import os
 
-from webdemo.settings import Settings
+from webdemo.settings import Settings, check_multiproc, wipe_stale_metric_files
 
 _settings = Settings.from_env(os.environ)
 
-if _settings.metrics_enabled and _settings.workers > 1 and _settings.multiproc_dir is None:
-    # Without a shared directory every worker would keep its own counters and each scrape would
-    # see one random worker's share: silently wrong metrics. Refuse instead.
-    raise RuntimeError(
-        f"WEBDEMO_WORKERS={_settings.workers} with metrics enabled needs PROMETHEUS_MULTIPROC_DIR "
-        "(an empty directory writable by the service, e.g. systemd RuntimeDirectory=webdemo and "
-        "PROMETHEUS_MULTIPROC_DIR=/run/webdemo/prometheus)"
-    )
+check_multiproc(_settings)
 
 # --- socket and workers -------------------------------------------------------------------
 bind = [_settings.bind]  # HOST:PORT or unix:/path
@@ -49,10 +41,13 @@ _SHM = "/dev/shm"  # noqa: S108
 worker_tmp_dir = _SHM if os.path.isdir(_SHM) else None
 proc_name = "webdemo"
 
-# Request limits: the API has short URLs and few headers; refuse anything far beyond that.
-limit_request_line = 4094  # bytes in the request line (gunicorn's default, its maximum is 8190)
-limit_request_fields = 50  # header count (default 100)
-limit_request_field_size = 8190  # bytes per header line
+# Request limits: the app enforces its own (webdemo.app: request line 4094 bytes, 50 header
+# fields, 8190 bytes per header line) and answers JSON 414/431 under either server. gunicorn's
+# parser keeps only hard ceilings above them, so the app sees every request up to those ceilings;
+# beyond them gunicorn answers its own HTML 414/431 (nginx in front refuses far less: 8 KiB).
+limit_request_line = 8190  # gunicorn's maximum (0 would mean unlimited)
+limit_request_fields = 100  # gunicorn's default; granian (hyper) refuses more than 100 too
+limit_request_field_size = 16380  # twice the app's limit
 
 # Only nginx on this host talks to gunicorn: trust X-Forwarded-* from loopback only.
 forwarded_allow_ips = "127.0.0.1,::1"
@@ -73,25 +68,10 @@ capture_output = False
 
 # --- prometheus_client multiprocess mode ---------------------------------------------------
 def on_starting(server):
-    """Wipe stale metric files left by a previous run of the master.
-
-    Only when a directory is given. Files of dead pids would otherwise be summed into the new
-    run's counters (counters would not restart from 0 and gauges of old pids would linger).
-    Under systemd the RuntimeDirectory is created empty on every start, so this is a safety net
-    for manual runs and for directories that outlive the service; it only removes *.db files.
-    """
-    directory = _settings.multiproc_dir
-    if directory is None:
-        return
-    if not os.path.isdir(directory):
-        raise RuntimeError(f"PROMETHEUS_MULTIPROC_DIR={directory} is not an existing directory")
-    if not os.access(directory, os.W_OK):
-        raise RuntimeError(f"PROMETHEUS_MULTIPROC_DIR={directory} is not writable")
-    stale = glob.glob(os.path.join(directory, "*.db"))
-    for path in stale:
-        os.unlink(path)
-    if stale:
-        server.log.info("Removed %d stale metric files from %s", len(stale), directory)
+    """Wipe stale metric files left by a previous run (webdemo.settings.wipe_stale_metric_files)."""
+    removed = wipe_stale_metric_files(_settings.multiproc_dir)
+    if removed:
+        server.log.info("Removed %d stale metric files from %s", removed, _settings.multiproc_dir)
 
 
 def child_exit(server, worker):

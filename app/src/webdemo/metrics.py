@@ -15,9 +15,12 @@ process starts (systemd's Environment=, not set from Python).
 
 from __future__ import annotations
 
+import os
 import platform
-import time
-from collections.abc import Callable, Iterable
+import struct
+import threading
+from bisect import bisect_left
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import (
@@ -40,7 +43,9 @@ KNOWN_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 OTHER_METHOD = "other"
 UNMATCHED = "<unmatched>"
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+Observe = Callable[[float], None]
+# prometheus_client's mmap files store each value as two native doubles: (value, timestamp).
+_PACK_INTO = struct.Struct("dd").pack_into
 
 
 class Metrics:
@@ -69,7 +74,10 @@ class Metrics:
             multiprocess_mode="max",
         )
         self.build_info.labels(__version__, platform.python_version()).set(1)
-        self._children: dict[tuple[str, str, str], Any] = {}
+        # (method, path, status_code) -> the observe function of that child, bound on its first
+        # observation (not before: a child is in the exposition from its creation, with 0).
+        self._observers: dict[tuple[str, str, str], Observe] = {}
+        self._lock = threading.Lock()
         if multiproc_dir is None:
             # Single process: one registry for the life of the app, with the default process_*
             # and python_info collectors.
@@ -81,12 +89,24 @@ class Metrics:
         else:
             self._registry = None
 
-    def observe(self, method: str, path: str, status_code: str, seconds: float) -> None:
+    def observer(self, method: str, path: str, status_code: str) -> Observe:
+        """observe(seconds) of the histogram child with these labels (label sets are bounded,
+        so this cache is too)."""
         key = (method, path, status_code)
-        child = self._children.get(key)
-        if child is None:  # label sets are bounded, so this cache is too
-            child = self._children[key] = self.duration.labels(*key)
-        child.observe(seconds)
+        observe = self._observers.get(key)
+        if observe is None:
+            # Under the writers' lock: a new child may grow (remap) the mmap file they write to.
+            with self._lock:
+                child = self.duration.labels(*key)
+                observe = self._observers[key] = (
+                    child.observe
+                    if self.multiproc_dir is None
+                    else _mmap_observer(child, self._lock)
+                )
+        return observe
+
+    def observe(self, method: str, path: str, status_code: str, seconds: float) -> None:
+        self.observer(method, path, status_code)(seconds)
 
     def exposition(self, accept: str | None) -> tuple[bytes, str]:
         if self.multiproc_dir is None:
@@ -101,28 +121,51 @@ class Metrics:
         return encoder(registry), content_type
 
 
-class MetricsMiddleware:
-    """Times every request through the wrapped WSGI app and observes the histogram."""
+class _Slot:
+    """One value of this process's mmap file: where it is and what it holds."""
 
-    def __init__(self, app: WSGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
+    __slots__ = ("file", "pos", "value")
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
-        start = time.perf_counter()
-        status = ["500"]
+    def __init__(self, value: Any) -> None:
+        self.file = (
+            value._file
+        )  # prometheus_client's MmapedDict (its mmap is ._m, remapped as it grows)
+        self.pos = self.file._positions[value._key]
+        self.value = value._value
 
-        def _start_response(status_line: str, headers: list, exc_info: Any = None):
-            status[0] = status_line[:3]
-            return start_response(status_line, headers, exc_info)
 
-        try:
-            return self.app(environ, _start_response)
-        finally:
-            # Bottle returns a fully built body (a list of bytes), so the call is the work.
-            method = environ.get("REQUEST_METHOD", "")
-            if method not in KNOWN_METHODS:
-                method = OTHER_METHOD
-            route = environ.get("bottle.route")
-            path = route.rule if route is not None else UNMATCHED
-            self.metrics.observe(method, path, status[0], time.perf_counter() - start)
+def _mmap_observer(child: Any, lock: threading.Lock) -> Observe:
+    """observe(seconds) of a histogram child in multiprocess mode, in two struct writes.
+
+    prometheus_client's own path (Histogram.observe -> MmapedValue.inc twice, each with its lock,
+    a pid check, write_value and a slice assignment) was most of the metrics cost of a request
+    (bench/profile_app.py). This writes exactly what it writes: the sum, and the one bucket the
+    amount falls in (buckets are stored per bucket, not cumulative; the collector adds them up and
+    _count is their total), as (value, 0.0) at the same positions of the same per-process file, so
+    scrapes, dead workers and kill -9 behave as before. In a process other than the one that bound
+    it (a fork), and if prometheus_client's internals ever differ, it is the public observe.
+    """
+    try:
+        bounds = tuple(child._upper_bounds)
+        total = _Slot(child._sum)
+        buckets = tuple(_Slot(bucket) for bucket in child._buckets)
+        if len(buckets) != len(bounds) or bounds[-1] != float("inf"):
+            raise AttributeError("unexpected histogram layout")
+    except (AttributeError, KeyError, TypeError):
+        return child.observe
+    pid = os.getpid()
+    public = child.observe
+    getpid = os.getpid
+
+    def observe(amount: float) -> None:
+        if getpid() != pid:
+            public(amount)
+            return
+        bucket = buckets[bisect_left(bounds, amount)]  # the first bound >= amount: le semantics
+        with lock:
+            total.value += amount
+            _PACK_INTO(total.file._m, total.pos, total.value, 0.0)
+            bucket.value += 1.0
+            _PACK_INTO(bucket.file._m, bucket.pos, bucket.value, 0.0)
+
+    return observe

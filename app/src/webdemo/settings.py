@@ -7,11 +7,13 @@ the variable.
 
 from __future__ import annotations
 
+import glob
 import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+SERVERS = ("gunicorn", "granian")
 WORKER_CLASSES = ("sync", "gthread")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _TRUE = ("1", "true", "yes", "on")
@@ -103,7 +105,8 @@ class Settings:
     test_delay_seconds: float = 0.0  # WEBDEMO_TEST_DELAY_SECONDS (needs WEBDEMO_ALLOW_TEST_DELAY)
     allow_test_delay: bool = False  # WEBDEMO_ALLOW_TEST_DELAY
     multiproc_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR (read by prometheus_client too)
-    # --- gunicorn ---
+    # --- the server (gunicorn or granian) ---
+    server: str = "gunicorn"  # WEBDEMO_SERVER (read by webdemo-serve; informative otherwise)
     bind: str = "127.0.0.1:8000"  # WEBDEMO_BIND
     workers: int = 2  # WEBDEMO_WORKERS
     worker_class: str = "gthread"  # WEBDEMO_WORKER_CLASS
@@ -138,6 +141,7 @@ class Settings:
             test_delay_seconds=test_delay,
             allow_test_delay=allow_test_delay,
             multiproc_dir=multiproc_dir,
+            server=_choice(environ, "WEBDEMO_SERVER", "gunicorn", SERVERS),
             bind=_bind(environ, "WEBDEMO_BIND", "127.0.0.1:8000"),
             workers=_int(environ, "WEBDEMO_WORKERS", default_workers(), 1, 64),
             worker_class=_choice(environ, "WEBDEMO_WORKER_CLASS", "gthread", WORKER_CLASSES),
@@ -150,3 +154,35 @@ class Settings:
             max_requests=_int(environ, "WEBDEMO_MAX_REQUESTS", 0, 0, 10_000_000),
             max_requests_jitter=_int(environ, "WEBDEMO_MAX_REQUESTS_JITTER", 0, 0, 10_000_000),
         )
+
+
+def check_multiproc(settings: Settings) -> None:
+    """Refuse several workers with metrics but no shared directory (either server, at start)."""
+    if settings.metrics_enabled and settings.workers > 1 and settings.multiproc_dir is None:
+        # Without a shared directory every worker would keep its own counters and each scrape would
+        # see one random worker's share: silently wrong metrics. Refuse instead.
+        raise RuntimeError(
+            f"WEBDEMO_WORKERS={settings.workers} with metrics enabled needs "
+            "PROMETHEUS_MULTIPROC_DIR (an empty directory writable by the service, e.g. systemd "
+            "RuntimeDirectory=webdemo and PROMETHEUS_MULTIPROC_DIR=/run/webdemo/prometheus)"
+        )
+
+
+def wipe_stale_metric_files(directory: str | None) -> int:
+    """Remove the *.db files a previous run left in the multiprocess directory; how many.
+
+    Files of dead pids would otherwise be summed into the new run's counters (counters would not
+    restart from 0 and gauges of old pids would linger). Under systemd the RuntimeDirectory is
+    created empty on every start, so this is a safety net for manual runs and for directories that
+    outlive the service; it only removes *.db files.
+    """
+    if directory is None:
+        return 0
+    if not os.path.isdir(directory):
+        raise RuntimeError(f"PROMETHEUS_MULTIPROC_DIR={directory} is not an existing directory")
+    if not os.access(directory, os.W_OK):
+        raise RuntimeError(f"PROMETHEUS_MULTIPROC_DIR={directory} is not writable")
+    stale = glob.glob(os.path.join(directory, "*.db"))
+    for path in stale:
+        os.unlink(path)
+    return len(stale)

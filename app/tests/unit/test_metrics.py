@@ -86,3 +86,44 @@ def test_metrics_disabled_is_404_and_nothing_is_observed(make_app):
     res = call(app, "/metrics")
     assert res.status == 404
     assert res.json() == {"success": False, "error": "not found"}
+
+
+def test_multiprocess_fast_observer_writes_what_prometheus_client_writes(tmp_path, monkeypatch):
+    """The mmap observer (two struct writes) and prometheus_client's own observe give the same
+    scrape, bucket by bucket, in multiprocess mode (in a child process: the value class is chosen
+    at import time from PROMETHEUS_MULTIPROC_DIR)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import sys
+        from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+        from webdemo.metrics import Metrics, _mmap_observer
+
+        fast, public = Metrics(sys.argv[1]), Metrics(sys.argv[1])
+        amounts = [0.0, 0.0004, 0.001, 0.0011, 0.003, 0.15, 0.1500001, 7.0, 10.0, 11.0, 1e9]
+        observe = fast.observer("GET", "/fast", "200")
+        assert "_mmap_observer" in observe.__qualname__, "the mmap observer is in use"
+        child = public.duration.labels("GET", "/public", "200")
+        for amount in amounts * 3:
+            observe(amount)
+            child.observe(amount)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=sys.argv[1])
+        text = generate_latest(registry).decode()
+        lines = sorted(line for line in text.splitlines() if "/fast" in line)
+        twins = sorted(
+            line.replace("/public", "/fast") for line in text.splitlines() if "/public" in line
+        )
+        assert lines == twins and len(lines) == 17, (lines, twins)
+        print("ok")
+        """
+    )
+    src = __import__("pathlib").Path(__file__).resolve().parents[2] / "src"
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PYTHONPATH": str(src)}
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], env=env, capture_output=True, text=True
+    )
+    assert out.stdout.strip() == "ok", out.stderr

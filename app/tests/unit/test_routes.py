@@ -115,3 +115,57 @@ def test_no_delay_by_default(app):
     for _ in range(20):
         call(app, "/api/v1/health")
     assert time.perf_counter() - start < 0.5
+
+
+def test_health_constant_answer_is_what_bottle_sends(make_app):
+    fast = make_app(WEBDEMO_METRICS_ENABLED="false")
+    slow = make_app(
+        WEBDEMO_METRICS_ENABLED="false",
+        WEBDEMO_TEST_DELAY_SECONDS="0.001",
+        WEBDEMO_ALLOW_TEST_DELAY="true",
+    )
+    assert fast.health_constant and not slow.health_constant
+    for method in ("GET", "HEAD"):
+        for path in ("/api/v1/health", "/api/v1/health?probe=1"):
+            a, b = call(fast, path, method=method), call(slow, path, method=method)
+            assert (a.status, a.headers, a.body) == (b.status, b.headers, b.body)
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status", "error"),
+    [
+        ("/api/v1/" + "a" * 4080, {}, 414, "request line too long"),
+        ("/api/v1/health?" + "q" * 4070, {}, 414, "request line too long"),
+        ("/api/v1/health", {"X-Big": "b" * 8190}, 431, "request header fields too large"),
+        ("/api/v1/health", {"Content-Length": "2000000"}, 413, "request body too large"),
+    ],
+)
+def test_request_limits_are_json(app, path, headers, status, error):
+    res = call(app, path, headers=headers)
+    assert res.status == status
+    assert res.headers["content-type"] == "application/json"
+    assert res.headers["cache-control"] == "no-store"
+    assert res.json() == {"success": False, "error": error}
+
+
+def test_request_limits_boundaries(app):
+    # "GET " + path + " HTTP/1.1" is exactly 4094 bytes: accepted (404: no such route).
+    path = "/" + "a" * (4094 - len("GET  HTTP/1.1") - 1)
+    assert call(app, path).status == 404
+    assert call(app, path + "a").status == 414
+    # "X-Big: " + value is exactly 8190 bytes: accepted.
+    value = "b" * (8190 - len("X-Big: "))
+    assert call(app, "/api/v1/health", headers={"X-Big": value}).status == 200
+    assert call(app, "/api/v1/health", headers={"X-Big": value + "b"}).status == 431
+    # Many small headers are fine (the servers' parsers refuse more than 100).
+    many = {f"X-H{i}": "1" for i in range(80)}
+    assert call(app, "/api/v1/health", headers=many).status == 200
+
+
+def test_refused_requests_are_observed_as_unmatched(app):
+    call(app, "/api/v1/" + "a" * 5000)
+    body = call(app, "/metrics").body.decode()
+    assert (
+        'http_request_duration_seconds_count{method="GET",path="<unmatched>",status_code="414"} 1.0'
+        in body
+    )

@@ -137,3 +137,40 @@ def test_on_starting_wipes_only_stale_db_files(monkeypatch, tmp_path):
 
     conf.on_starting(_Server())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_server_choice():
+    assert Settings.from_env({}).server == "gunicorn"
+    assert Settings.from_env({"WEBDEMO_SERVER": "Granian"}).server == "granian"
+    with pytest.raises(ValueError, match="WEBDEMO_SERVER"):
+        Settings.from_env({"WEBDEMO_SERVER": "uwsgi"})
+
+
+def test_granian_takes_the_socket_systemd_passed_only_for_its_own_pid():
+    import os
+
+    from webdemo.granian_server import inherited_fd
+
+    mine = {"LISTEN_PID": str(os.getpid()), "LISTEN_FDS": "1", "LISTEN_FDNAMES": "webdemo.socket"}
+    env = dict(mine)
+    assert inherited_fd(env) == 3
+    assert env == {}  # unset, as sd_listen_fds(1) does: workers and the WSGI environ never see it
+    assert inherited_fd({"LISTEN_PID": "1", "LISTEN_FDS": "1"}) is None  # another process's
+    assert inherited_fd({}) is None
+    with pytest.raises(RuntimeError, match="LISTEN_FDS=2"):
+        inherited_fd({**mine, "LISTEN_FDS": "2"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("WEBDEMO_MAX_REQUESTS", "1000"), ("WEBDEMO_ACCESS_LOG", "/tmp/x.log")]
+)
+def test_granian_refuses_gunicorn_only_settings(monkeypatch, name, value):
+    from webdemo import granian_server
+
+    for key in list(__import__("os").environ):
+        if key.startswith("WEBDEMO_") or key == "PROMETHEUS_MULTIPROC_DIR":
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("WEBDEMO_WORKERS", "1")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=name):
+        granian_server.main([])

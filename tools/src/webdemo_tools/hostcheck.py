@@ -94,3 +94,38 @@ def group_hosts(group: str) -> list:
     import testinfra  # noqa: PLC0415 (only present where the tests run)
 
     return testinfra.get_hosts([f"ansible://{group}"], ansible_inventory=molecule_inventory())
+
+
+def monitoring_credentials(host) -> tuple[str, str]:
+    """The monitoring plane's one user and password, as the scenario's inventory defines them
+    (webdemo_monitoring_username/_password in .config/molecule/config.yml): the tests keep no copy."""
+    variables = host.ansible.get_variables()
+    return variables["webdemo_monitoring_username"], variables["webdemo_monitoring_password"]
+
+
+def get_secured_json(host, url: str, ca_file: str):
+    """The JSON body of an HTTPS request with the monitoring credentials, verified against `ca_file`."""
+    user, password = monitoring_credentials(host)
+    return get_json(host, url, "--cacert", ca_file, "-u", f"{user}:{password}")
+
+
+def assert_closed_to_strangers(host, url: str, ca_file: str) -> dict[str, object]:
+    """An endpoint of the monitoring plane (https://...): 401 without credentials or with a wrong password, 200
+    with the monitoring credentials, its certificate verified against `ca_file`; plain HTTP on the same port serves
+    nothing (refused, reset or a 400 from the TLS server). Returns what each attempt got."""
+    user, password = monitoring_credentials(host)
+    seen: dict[str, object] = {
+        "no credentials": request(host, url, "--cacert", ca_file).status,
+        "wrong password": request(host, url, "--cacert", ca_file, "-u", f"{user}:not-{password}").status,
+        "credentials": request(host, url, "--cacert", ca_file, "-u", f"{user}:{password}").status,
+    }
+    plain = host.run(
+        "curl -sS --max-time 5 -o /dev/null -w %s -u %s %s",
+        "%{http_code}",
+        f"{user}:{password}",
+        url.replace("https://", "http://", 1),
+    )
+    seen["plain http"] = f"curl exit {plain.rc}, status {plain.stdout.strip() or '-'}"
+    assert seen["no credentials"] == 401 and seen["wrong password"] == 401 and seen["credentials"] == 200, (url, seen)
+    assert plain.rc != 0 or plain.stdout.strip() == "400", (url, seen)
+    return seen

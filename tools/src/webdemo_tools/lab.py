@@ -3,6 +3,7 @@ playbooks. Shared by tests/lab (alerts and queries) and tests/faults (faults und
 
 from __future__ import annotations
 
+import functools
 import json
 import ssl
 import subprocess
@@ -11,6 +12,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from webdemo_tools import promhttp
 from webdemo_tools.repo import ansible, root
 
 # The lab publishes the lb's HTTPS on localhost:4443 (its plain HTTP, which only redirects, on localhost:4000) and
@@ -19,7 +21,10 @@ LB = "https://localhost:4443"
 LB_HTTP = "http://localhost:4000"
 # The lab's CA (roles/pki, made by playbooks/lab.yml): every lab certificate is signed by it.
 LAB_CA = root() / ".cache" / "lab-pki" / "ca.crt"
-PROMETHEUS = "http://localhost:9090"
+# Prometheus and Alertmanager answer HTTPS with basic auth only (roles/prometheus, roles/alertmanager): see
+# monitoring_access() for the credential and CA.
+PROMETHEUS = "https://localhost:9090"
+ALERTMANAGER = "https://localhost:9093"
 CONTAINER_PREFIX = "webdemo-lab-"
 
 
@@ -49,9 +54,36 @@ def http_get(url: str, timeout: float = 5):
         return response.status, response.read()
 
 
+@functools.cache
+def monitoring_access() -> promhttp.Access:
+    """How the tests and tools reach the lab's monitoring plane: the lab's CA and the one monitoring credential,
+    read from the lab inventory (webdemo_monitoring_username/_password in inventories/local/group_vars/all.yml,
+    their one home: a lab-only value), never copied into a test."""
+    values = inventory_vars("mon1")
+    return promhttp.Access(
+        ca_file=str(LAB_CA),
+        username=values["webdemo_monitoring_username"],
+        password=values["webdemo_monitoring_password"],
+    )
+
+
+def monitoring_get(url: str, timeout: float = 5):
+    """GET of a monitoring endpoint (Prometheus, Alertmanager) with the lab's CA and credential: (status, body)."""
+    with monitoring_access().open(url, timeout=timeout) as response:
+        return response.status, response.read()
+
+
+def monitoring_ready(base_url: str) -> bool:
+    """Whether Prometheus or Alertmanager at base_url answers /-/ready (with the credential) right now."""
+    try:
+        return monitoring_get(base_url + "/-/ready")[0] == 200
+    except OSError:
+        return False
+
+
 def prometheus_query(expr: str, at: float | None = None) -> list:
     params = {"query": expr} | ({"time": f"{at:.3f}"} if at is not None else {})
-    _, body = http_get(f"{PROMETHEUS}/api/v1/query?{urllib.parse.urlencode(params)}")
+    _, body = monitoring_get(f"{PROMETHEUS}/api/v1/query?{urllib.parse.urlencode(params)}")
     return json.loads(body)["data"]["result"]
 
 

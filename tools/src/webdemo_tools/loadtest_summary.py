@@ -1,7 +1,8 @@
 """Summary of a JMeter run (JMeter's own statistics plus what they lack), with an SLO gate.
 
     webdemo-loadtest-summary jmeter/results.jtl [--statistics jmeter/report/statistics.json]
-        [--max-p95-ms 150] [--max-error-pct 1] [--prometheus http://monitor:9090 [--start EPOCH --end EPOCH]]
+        [--max-p95-ms 150] [--max-error-pct 1] [--prometheus https://monitor:9090 [--start EPOCH --end EPOCH]
+        [--ca-file ca.crt --username USER (password in $WEBDEMO_PROMETHEUS_PASSWORD)]]
         [--plot-dir jmeter/report] [--no-plots]
 
 The per-label table and the SLO gate use the numbers JMeter's HTML report computed from the same results
@@ -15,7 +16,7 @@ From results.jtl (CSV with a header line) it adds what the report does not give:
   "<host>:<port>-<thread group> N-M" (proof that every engine ran and how evenly the load was shared);
 - the most frequent failure reasons;
 - with --prometheus, what the server saw during the run window (the `app` job's histogram): request rate and
-  p95 over the whole window, queried at its end;
+  p95 over the whole window, queried at its end (HTTPS with the CA and basic auth: webdemo_tools.promhttp);
 - p95 and throughput per second as PNG plots (matplotlib, the tools package's optional `plots` dependency).
 
 The report must be of that results file: a different total sample count is unusable input.
@@ -34,10 +35,11 @@ import math
 import re
 import sys
 import urllib.parse
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+
+from webdemo_tools import promhttp
 
 TOTAL = "Total"
 REQUIRED_COLUMNS = ("timeStamp", "elapsed", "label", "responseCode", "success", "failureMessage")
@@ -252,10 +254,12 @@ def check_slo(rows: list[Row], max_p95_ms: float, max_error_pct: float) -> list[
     return problems
 
 
-def _prometheus_scalar(base_url: str, query: str, at: float, timeout: float) -> float | None:
+def _prometheus_scalar(
+    base_url: str, query: str, at: float, timeout: float, access: promhttp.Access | None = None
+) -> float | None:
     url = f"{base_url.rstrip('/')}/api/v1/query?" + urllib.parse.urlencode({"query": query, "time": f"{at:.3f}"})
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (URL given by the operator)
+        with (access or promhttp.Access()).open(url, timeout=timeout) as response:
             body = json.load(response)
     except (OSError, ValueError) as error:
         raise SummaryError(f"Prometheus query failed ({base_url}): {error}") from error
@@ -268,11 +272,13 @@ def _prometheus_scalar(base_url: str, query: str, at: float, timeout: float) -> 
     return None if math.isnan(value) else value
 
 
-def prometheus_view(base_url: str, start: float, end: float, timeout: float = 10) -> dict[str, float | None]:
+def prometheus_view(
+    base_url: str, start: float, end: float, timeout: float = 10, access: promhttp.Access | None = None
+) -> dict[str, float | None]:
     """Server-side request rate (req/s) and p95 (ms) over [start, end] (epoch seconds)."""
     window = max(math.ceil(end - start), PROMETHEUS_MIN_WINDOW_S)
-    rate = _prometheus_scalar(base_url, PROMETHEUS_RATE.format(window=window), end, timeout)
-    p95 = _prometheus_scalar(base_url, PROMETHEUS_P95.format(window=window), end, timeout)
+    rate = _prometheus_scalar(base_url, PROMETHEUS_RATE.format(window=window), end, timeout, access)
+    p95 = _prometheus_scalar(base_url, PROMETHEUS_P95.format(window=window), end, timeout, access)
     return {"window_s": window, "rate": rate, "p95_ms": None if p95 is None else p95 * 1000}
 
 
@@ -330,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-p95-ms", type=float, default=150, help="SLO: largest p95 of all samples (ms)")
     parser.add_argument("--max-error-pct", type=float, default=1, help="SLO: largest error percentage")
     parser.add_argument("--prometheus", metavar="URL", help="also show Prometheus' view of the run")
+    promhttp.add_arguments(parser)
     parser.add_argument("--start", type=float, help="run start, epoch seconds (default: from the results)")
     parser.add_argument("--end", type=float, help="run end, epoch seconds (default: from the results)")
     parser.add_argument("--plot-dir", type=Path, help="where the PNG plots go (default: <jtl dir>/report)")
@@ -356,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         start = args.start if args.start is not None else first
         end = args.end if args.end is not None else last
         try:
-            view = prometheus_view(args.prometheus, start, end)
+            view = prometheus_view(args.prometheus, start, end, access=promhttp.from_arguments(args, parser))
         except SummaryError as error:
             print(f"summary: {error}", file=sys.stderr)
             return 2

@@ -1,6 +1,7 @@
 """Evaluate every PromQL expression of Grafana dashboards and rule files against a real Prometheus.
 
-    webdemo-check-promql --prometheus http://monitor:9090 \\
+    WEBDEMO_PROMETHEUS_PASSWORD=... webdemo-check-promql --prometheus https://monitor:9090 \\
+        --ca-file ca.crt --username webdemo-monitoring \\
         files/grafana/dashboards/*.json files/prometheus/webdemo.yml --allow-empty ALERTS
 
 Sources: dashboard JSON (panel targets' `expr`, panels nested in rows included; a file exported with a
@@ -12,7 +13,7 @@ or their current value; `--var NAME=VALUE` overrides one.
 Each expression is evaluated with /api/v1/query (instant). It fails when Prometheus returns an error or an
 empty result, unless its text contains an `--allow-empty` substring: those are reported "empty (allowed)".
 A file without any expression is a failure too. Exit 0 when nothing failed, 1 otherwise, 2 when Prometheus
-cannot be reached.
+cannot be reached (or refuses the credentials). Prometheus' access (HTTPS, CA, basic auth): webdemo_tools.promhttp.
 """
 
 import argparse
@@ -21,11 +22,12 @@ import re
 import sys
 import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from webdemo_tools import promhttp
 
 
 @dataclass
@@ -177,14 +179,12 @@ def substitute(expr, macro_values, var_values):
 # Evaluation
 
 
-def query_prometheus(base_url, query, timeout):
+def query_prometheus(base_url, query, timeout, access=None):
     """("ok", number of results) or ("error", message)."""
     data = urllib.parse.urlencode({"query": query}).encode()
     url = base_url.rstrip("/") + "/api/v1/query"
-    request = urllib.request.Request(url, data=data, method="POST")  # noqa: S310 (http(s) checked in main)
-    request.add_header("Content-Type", "application/x-www-form-urlencoded")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) checked in main)
+        with (access or promhttp.Access()).open(url, data=data, timeout=timeout) as response:
             body = json.load(response)
     except urllib.error.HTTPError as err:  # 400/422: Prometheus explains in JSON
         try:
@@ -199,11 +199,13 @@ def query_prometheus(base_url, query, timeout):
     return "ok", len(result)
 
 
-def check_reachable(base_url, timeout):
+def check_reachable(base_url, timeout, access=None):
     try:
-        with urllib.request.urlopen(base_url.rstrip("/") + "/api/v1/status/buildinfo", timeout=timeout) as resp:  # noqa: S310
+        with (access or promhttp.Access()).open(
+            base_url.rstrip("/") + "/api/v1/status/buildinfo", timeout=timeout
+        ) as resp:
             return json.load(resp).get("data", {}).get("version", "?")
-    except (urllib.error.URLError, OSError, ValueError) as err:
+    except (urllib.error.URLError, OSError, ValueError) as err:  # HTTPError 401 included: wrong or no credentials
         print(f"webdemo-check-promql: Prometheus at {base_url} is not reachable: {err}", file=sys.stderr)
         sys.exit(2)
 
@@ -215,7 +217,8 @@ def one_line(text):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="+", type=Path, help="dashboard JSON, Prometheus or Grafana rule files")
-    parser.add_argument("--prometheus", required=True, help="base URL, e.g. http://monitor:9090")
+    parser.add_argument("--prometheus", required=True, help="base URL, e.g. https://monitor:9090")
+    promhttp.add_arguments(parser)
     parser.add_argument(
         "--allow-empty",
         action="append",
@@ -243,7 +246,8 @@ def main(argv=None):
             parser.error(f"--var {item}: expected NAME=VALUE")
         overrides[name] = value
 
-    version = check_reachable(args.prometheus, args.timeout)
+    access = promhttp.from_arguments(args, parser)
+    version = check_reachable(args.prometheus, args.timeout, access)
     print(f"Prometheus {version} at {args.prometheus}")
 
     failures = []
@@ -262,7 +266,7 @@ def main(argv=None):
         var_values = variable_values(variables, overrides)
         for item in expressions:
             item.query = substitute(item.expr, macro_values, var_values)
-            status, detail = query_prometheus(args.prometheus, item.query, args.timeout)
+            status, detail = query_prometheus(args.prometheus, item.query, args.timeout, access)
             label = f"{item.source} :: {item.where} :: {one_line(item.query)}"
             if status == "error":
                 failures.append(f"FAIL {label}\n     error: {detail}")

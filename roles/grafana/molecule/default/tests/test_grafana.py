@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from webdemo_tools import hostcheck
 
 testinfra_hosts = ["ansible://monitor"]
 MARKER = "/etc/grafana-webdemo/SKIPPED"
-ADMIN = ("admin", "molecule-Test-pw;1")  # converge.yml
+ADMIN = ("admin", "molecule-only-Test-pw;1")  # converge.yml
 ROOT = Path(__file__).resolve().parents[5]
 REPO_DASHBOARD = ROOT / "files" / "grafana" / "dashboards" / "api-latency.json"
 # The datasources' uids: converge.yml provisions them from this file, the dashboards were generated from it.
@@ -30,6 +31,9 @@ def yaml_file(host, path):
 
 
 def test_datasources_are_prometheus_default_and_alertmanager_without_grafana_rules(host):
+    file = host.file("/etc/grafana/provisioning/datasources/webdemo.yaml")
+    # It carries the monitoring plane's password: never readable by others.
+    assert file.mode & 0o007 == 0, oct(file.mode)
     sources = {
         s["name"]: s for s in yaml_file(host, "/etc/grafana/provisioning/datasources/webdemo.yaml")["datasources"]
     }
@@ -37,7 +41,7 @@ def test_datasources_are_prometheus_default_and_alertmanager_without_grafana_rul
     assert (prom["type"], prom["uid"], prom["url"], prom["isDefault"]) == (
         "prometheus",
         PROMETHEUS["uid"],
-        "http://localhost:9090",
+        "https://localhost:9090",
         True,
     )
     assert prom["jsonData"]["manageAlerts"] is True
@@ -45,9 +49,31 @@ def test_datasources_are_prometheus_default_and_alertmanager_without_grafana_rul
     assert (alertmanager["type"], alertmanager["uid"], alertmanager["url"]) == (
         "alertmanager",
         DATASOURCES["alertmanager"]["uid"],
-        "http://localhost:9093",
+        "https://localhost:9093",
     )
-    assert alertmanager["jsonData"] == {"implementation": "prometheus", "handleGrafanaManagedAlerts": False}
+    assert alertmanager["jsonData"] == {
+        "implementation": "prometheus",
+        "handleGrafanaManagedAlerts": False,
+        "tlsAuthWithCACert": True,
+    }
+
+
+def test_datasources_log_in_with_the_monitoring_credential_and_trust_the_ca(host):
+    """Prometheus and Alertmanager answer HTTPS with basic auth only: both datasources carry the credential (the
+    password in secureJsonData) and the CA, as the scenario's inventory defines them."""
+    user, password = hostcheck.monitoring_credentials(host)
+    sources = yaml_file(host, "/etc/grafana/provisioning/datasources/webdemo.yaml")["datasources"]
+    for source in sources:
+        assert source["basicAuth"] is True and source["basicAuthUser"] == user, source["name"]
+        assert source["jsonData"]["tlsAuthWithCACert"] is True, source["name"]
+        assert source["secureJsonData"]["basicAuthPassword"] == password, source["name"]
+        assert source["secureJsonData"]["tlsCACert"].startswith("-----BEGIN CERTIFICATE-----"), source["name"]
+
+
+def test_grafana_listens_on_an_internal_address_only(host):
+    reason = skipped_reason(host)
+    ini = host.file(f"{'/etc/grafana-webdemo' if reason else '/etc/grafana'}/grafana.ini").content_string
+    assert "http_addr = 127.0.0.1" in ini
 
 
 def test_dashboard_provider_points_at_the_apis_folder(host):
@@ -84,7 +110,7 @@ def test_skip_is_recorded_with_its_reason_or_grafana_is_installed(host):
         ini = host.file("/etc/grafana-webdemo/grafana.ini")
         assert ini.user == "root" and ini.mode == 0o600
     text = ini.content_string
-    assert 'admin_password = """molecule-Test-pw;1"""' in text
+    assert 'admin_password = """molecule-only-Test-pw;1"""' in text
     for line in ("reporting_enabled = false", "check_for_updates = false", "allow_sign_up = false", "http_port = 3000"):
         assert line in text
 

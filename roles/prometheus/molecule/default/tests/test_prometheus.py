@@ -1,6 +1,6 @@
-"""Prometheus on a monitor host: hardened unit, rules loaded, inventory targets scraped, bad config refused."""
+"""Prometheus on a monitor host: hardened unit, HTTPS with basic auth only, rules loaded, every target scraped
+with the credentials (the exporters' too), bad config refused."""
 
-import json
 import time
 from pathlib import Path
 
@@ -10,10 +10,11 @@ from webdemo_tools import hostcheck
 testinfra_hosts = ["ansible://monitor"]
 SCENARIO = Path(__file__).resolve().parent.parent
 RULE_FILE = SCENARIO.parents[3] / "files" / "prometheus" / "webdemo.yml"
+CA = "/etc/prometheus/tls/ca.crt"
 
 
 def api(host, path):
-    return json.loads(host.check_output("curl -sS --fail --max-time 5 http://localhost:9090%s", path))["data"]
+    return hostcheck.get_secured_json(host, f"https://localhost:9090{path}", CA)["data"]
 
 
 def test_service_runs_under_its_own_unit(host):
@@ -40,17 +41,39 @@ def test_alert_rules_are_loaded_with_the_overrides_applied(host):
     assert host.file("/etc/prometheus/rules/webdemo.yml").exists
 
 
-def test_targets_come_from_the_inventory_and_are_up(host):
+def test_every_endpoint_answers_https_with_the_credentials_only(host):
+    """Prometheus, the node exporter and the nginx exporter's TLS front: 401 without credentials, 200 with them,
+    the CA needed, plain HTTP refused."""
     name = host.check_output("hostname")
+    for url in (
+        "https://localhost:9090/api/v1/status/buildinfo",
+        "https://localhost:9090/-/ready",
+        f"https://{name}:9100/metrics",
+        f"https://{name}:9113/metrics",
+    ):
+        print(url, hostcheck.assert_closed_to_strangers(host, url, CA))
+    # The nginx exporter itself listens on the loopback only, behind its front.
+    assert host.socket("tcp://127.0.0.1:9114").is_listening
+    assert not host.socket("tcp://0.0.0.0:9114").is_listening
+
+
+def test_targets_come_from_the_inventory_and_are_up(host):
+    """Every target is scraped over HTTPS with the credentials (up == 1): itself and the exporters. The
+    alertmanager job's target (the monitor group on 9093) has no Alertmanager in this scenario; its own scenario and
+    the lab scrape it."""
+    name = host.check_output("hostname")
+    expected = {("prometheus", name), ("node", name), ("nginx", name)}
     deadline = time.monotonic() + 30
     while True:
-        targets = api(host, "/api/v1/targets")["activeTargets"]
+        targets = [t for t in api(host, "/api/v1/targets")["activeTargets"] if t["labels"]["job"] != "alertmanager"]
         health = {(t["labels"]["job"], t["labels"]["instance"]): t["health"] for t in targets}
-        if health.get(("node", name)) == "up" or time.monotonic() > deadline:
+        if set(health) == expected and set(health.values()) == {"up"} or time.monotonic() > deadline:
             break
         time.sleep(1)
-    assert health[("prometheus", name)] == "up", health
-    assert health[("node", name)] == "up", health
+    assert set(health) == expected and set(health.values()) == {"up"}, health
+    assert {t["scrapeUrl"].split(":")[0] for t in targets} == {"https"}, [t["scrapeUrl"] for t in targets]
+    up = {r["metric"]["job"]: r["value"][1] for r in api(host, "/api/v1/query?query=up")["result"]}
+    assert {job: up[job] for job, _ in expected} == {"prometheus": "1", "node": "1", "nginx": "1"}, up
     # Inventory targets carry their groups in `role` (LoadBalancerDown tells lbs apart by it).
     roles = {(t["labels"]["job"], t["labels"]["instance"]): t["labels"].get("role") for t in targets}
     assert roles[("node", name)] == "monitor", roles
@@ -70,4 +93,4 @@ def test_rejected_config_fails_the_play_and_keeps_the_live_one(host):
     hostcheck.assert_rejected_config_keeps_the_live_one(
         host, SCENARIO / "bad-config.yml", "/etc/prometheus/prometheus.yml", "prometheus"
     )
-    assert host.check_output("curl -sS --fail --max-time 5 http://localhost:9090/-/ready")
+    assert api(host, "/api/v1/status/buildinfo")["version"]
