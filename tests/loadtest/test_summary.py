@@ -186,7 +186,7 @@ def test_plots_are_written_when_matplotlib_is_there(tmp_path):
 def test_prometheus_view_queries_the_run_window(monkeypatch):
     queries = []
 
-    def fake(base_url, query, at, timeout):
+    def fake(base_url, query, at, timeout, access=None):
         queries.append((query, at))
         return 42.0 if "histogram_quantile" not in query else 0.0125
 

@@ -38,6 +38,8 @@ def run_role(tmp_path, role, role_vars):
         ("app", {"app_workers": "many"}, "app_workers"),
         ("app", {"app_worker_class": "eventlet"}, "app_worker_class"),
         ("app", {"app_info_enabled": "perhaps"}, "app_info_enabled"),
+        ("app", {"app_server": "uwsgi"}, "app_server"),
+        ("app", {"app_server": "granian", "app_max_requests": 1000}, "app_max_requests"),
         ("app", {"app_workers": -1}, "app_workers=-1"),
         ("app", {"app_keep_releases": 1}, "app_keep_releases=1"),
         ("app", {"app_bind": "somewhere"}, "app_bind=somewhere"),
@@ -52,6 +54,9 @@ def run_role(tmp_path, role, role_vars):
         ("nginx", {"nginx_mode": "app", "nginx_listen_port": "eighty"}, "nginx_listen_port"),
         ("nginx", {"nginx_mode": "app", "nginx_info_allowed_networks": ["intranet"]}, "intranet"),
         ("nginx", {"nginx_mode": "lb", "nginx_lb_backend_hosts": []}, "nginx_lb_backend_hosts"),
+        ("nginx", {"nginx_mode": "lb", "nginx_lb_servers": ["127.0.0.1:8081"]}, "nginx_tls_certificate"),
+        ("nginx", {"nginx_mode": "app", "nginx_limit_req_rate": "fast"}, "nginx_limit_req_rate"),
+        ("nginx", {"nginx_mode": "app", "nginx_tls_protocols": ["TLSv1"]}, "nginx_tls_protocols"),
         ("common", {"common_apt_cache_valid_time": "soon"}, "common_apt_cache_valid_time"),
         ("prometheus", {"prometheus_scrape_interval": "15 seconds"}, "prometheus_scrape_interval=15 seconds"),
         (
