@@ -265,8 +265,8 @@ def test_a_request_flood_gets_429_while_another_client_keeps_200(vip, clients):
 
 
 def test_thousands_of_connections_from_one_client_leave_others_served(vip, clients):
-    """gen2 opens 3000 TLS connections to the edge and holds them: beyond the per-client cap they are refused or
-    closed; gen1's requests keep succeeding meanwhile."""
+    """gen2 opens 3000 TLS connections to the edge and holds them: beyond the firewall's per-source cap (512,
+    roles/firewall) they are reset; gen1's requests keep succeeding meanwhile."""
     docker("cp", str(Path(__file__).with_name("hold_connections.py")), f"{CONTAINER_PREFIX}{ABUSIVE}:{REMOTE_DIR}/")
     out = well_behaved_traffic(vip, "connections", 40)
     time.sleep(2)
@@ -277,5 +277,5 @@ def test_thousands_of_connections_from_one_client_leave_others_served(vip, clien
     print(f"\n3000 connections from {ABUSIVE}: {held}")
     print(f"well-behaved {WELL_BEHAVED} meanwhile: {summary}")
     assert held["opened"] + held["refused"] + held["failed"] == 3000
-    assert held["served_after_hold"] < 3000, "one client held 3000 connections with no limit"
+    assert held["opened"] <= 512 and held["refused"] >= 3000 - 512 - held["failed"], held
     assert summary["failed"] == 0 and summary["sent"] > 100, summary

@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 
 # Fields of a rule, and the protocols that have ports.
-FIELDS = {"name", "proto", "ports", "from"}
+FIELDS = {"name", "proto", "ports", "from", "per_source_limit"}
 TRANSPORTS = {"tcp", "udp"}
 # Words a rule's `from` may hold besides inventory groups and addresses.
 KEYWORDS = {"any", "admin"}
@@ -105,6 +105,11 @@ def firewall_rule_errors(rules_by_group, variable: str) -> list[str]:
                 errors.append(f"{here}: proto {proto} has no ports (only tcp and udp have)")
             else:
                 errors.extend(f"{here}: {error}" for error in map(_port_error, ports) if error)
+            limit = rule.get("per_source_limit", 0)
+            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+                errors.append(f"{here}: per_source_limit {limit!r} must be a whole number (0 = no limit)")
+            elif limit and proto != "tcp":
+                errors.append(f"{here}: per_source_limit counts TCP connections: proto must be tcp")
             sources = rule.get("from")
             if not isinstance(sources, list) or not sources:
                 errors.append(f"{here}: from must be a non-empty list (inventory groups, addresses/CIDRs, admin, any)")
@@ -185,6 +190,7 @@ def firewall_host_rules(rules_by_group, group_names, groups, addresses, admin_ne
             "ip": _collapse([n for n in networks if n.version == 4]),
             "ip6": _collapse([n for n in networks if n.version == 6]),
             "notes": notes,
+            "per_source_limit": int(rule.get("per_source_limit") or 0),
         }
         key = repr({k: v for k, v in entry.items() if k not in ("group", "from", "notes")})
         if key not in seen:
