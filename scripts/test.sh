@@ -57,7 +57,7 @@ stage_stack() {
 
 stage_molecule() {
   local dir start
-  for dir in roles/app roles/nginx roles/keepalived roles/prometheus roles/alertmanager roles/grafana roles/jmeter; do
+  for dir in roles/app roles/nginx roles/keepalived roles/firewall roles/prometheus roles/alertmanager roles/grafana roles/jmeter; do
     echo "-- molecule test in $dir"
     start=$SECONDS
     (cd "$dir" && molecule test) || return 1
