@@ -10,10 +10,11 @@
 #   molecule  `molecule test` of every role scenario
 #   stack     (only when named) `molecule test` of the stack scenario, molecule/default
 #   lab       tests/lab/site.sh: site.yml on inventories/local twice (second run must change nothing), requests on
-#             :4000, then
-#             tests/lab: every dashboard/rule query against the lab's Prometheus, alerts delivered end to end;
-#             then loadtest.yml: a short distributed run (gen1 + gen2) that must pass with both engines merged, and a
-#             single-engine run with a 1 ms p95 budget that must fail
+#             :4443 (HTTPS) and :4000 (redirect); then loadtest.yml: a short distributed run (gen1 + gen2) that must
+#             pass with both engines merged, and a single-engine run with a 1 ms p95 budget that must fail; then
+#             tests/lab: the edge (TLS, abuse, hostile requests), the firewall's port matrix, the closed monitoring
+#             plane, every dashboard/rule query against the lab's Prometheus, alerts delivered end to end, no
+#             secret in --diff -v output
 #   faults    on the lab left running: deploy, failed deploy, rollback, crashed/hung app, lost backend, crashed
 #             nginx, lost lb, crashed Prometheus, Alertmanager down, each under traffic through the virtual IP
 # Exits non-zero when any stage fails. Needs scripts/setup.sh first.
@@ -66,7 +67,8 @@ stage_molecule() {
 }
 
 stage_lab() {
-  tests/lab/site.sh && pytest -q -p no:cacheprovider -s tests/lab && tests/loadtest/run.sh
+  # The load test before the lab tests: it installs JMeter on the generators, whose secrets the leak test renders.
+  tests/lab/site.sh && tests/loadtest/run.sh && pytest -q -p no:cacheprovider -s tests/lab
 }
 
 # Needs the lab the `lab` stage leaves running (or: ansible-playbook site.yml -i inventories/local).
