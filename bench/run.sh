@@ -1,187 +1,231 @@
 #!/usr/bin/env bash
-# Benchmark webdemo behind nginx on loopback only; not a test.
+# HTTP benchmark of webdemo behind nginx on loopback, as deployed; a measurement, not a test (nothing asserts).
 #
-#   bench/run.sh                      # defaults below
-#   DURATION=20s CONNS=64 bench/run.sh
-#   WORKER_CLASS=sync WORKERS=2 bench/run.sh
+#   bench/run.sh                           # defaults below: 3 rounds x 9 targets x 8 s, about 4.5 min on 2 cores
+#   ROUNDS=5 DURATION=10s bench/run.sh
+#   flock /tmp/webdemo-heavy.lock bench/run.sh   # on a shared machine: one heavy job at a time
 #
-# Starts its own nginx (temp config, ports 18080-18082, own pid/error log; not the system
-# service) and two gunicorns (metrics on / off), runs wrk against
-#   static  : nginx `return 200` (the ceiling)
-#   health  : /api/v1/health through nginx, metrics on
-#   health-nometrics : /api/v1/health through nginx, metrics off
-#   info    : /api/v1/info through nginx, metrics on
-# prints req/s, p50, p99 and the ratios, and writes bench/results/<stamp>.{json,md}.
-# Needs: apt-get install -y wrk nginx-light; python with webdemo's requirements (PYTHON=...).
+# One nginx on 127.0.0.1 (its own temp config, ports 18080-18084, pid and logs; not the system service) with upstream
+# keep-alive as the nginx role renders it (HTTP/1.1, keepalive 32, keepalive_timeout 4s), in front of four servers on
+# unix sockets, each started as the app role's unit starts it: the socket created by systemd-socket-activate and
+# handed over as LISTEN_FDS (as webdemo.socket does), the environment of the role's webdemo.env (role defaults), and
+#   gunicorn: gunicorn --config python:webdemo.gunicorn_conf webdemo.wsgi:app
+#   granian:  webdemo-granian (python -m webdemo.granian_server, the same main())
+# each with metrics on and off (WEBDEMO_METRICS_ENABLED). Targets, measured with wrk --latency:
+#   nginx static        nginx `return 200` (the ceiling)
+#   <server> metrics on/off, on /api/v1/health and /api/v1/info
+# Every round runs every target once (a fixed DURATION each), in an order rotated by one per round; each target gets
+# WARMUP first. Per target: the median req/s over the rounds, the ratio to the ceiling (the median of the per-round
+# ratios to that round's static run), the median p50 and p99; per server and path the metrics cost, the median of the
+# per-round 1 - on/off. After the rounds each metrics-on server's /metrics must have counted every request wrk got an
+# answer for (the histogram's _count, summed over its workers).
+#
+# Writes bench/results/<stamp>.{json,md,png} (the table and a chart of req/s and p99 per target) and copies the md and
+# png to docs/bench/latest.{md,png} (COPY_LATEST=0 to skip), which the README shows.
+# Needs: wrk, nginx (nginx-light), systemd-socket-activate (systemd), curl; the .venv (PYTHON=...) with the app's
+# requirements and matplotlib. scripts/setup.sh installs them.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
-DURATION="${DURATION:-10s}"
-WARMUP="${WARMUP:-2s}"
-ROUNDS="${ROUNDS:-3}"                 # rounds, targets interleaved; the median is reported
-THREADS="${THREADS:-2}"
-CONNS="${CONNS:-32}"
-WORKERS="${WORKERS:-2}"
-WORKER_CLASS="${WORKER_CLASS:-gthread}"
-GTHREADS="${GTHREADS:-1}"
-UPSTREAM="${UPSTREAM:-unix}"          # unix | tcp
-UPSTREAM_KEEPALIVE="${UPSTREAM_KEEPALIVE:-32}"   # 0 = no keep-alive to gunicorn
-PORT_STATIC=18080 PORT_ON=18081 PORT_OFF=18082
+ROUNDS="${ROUNDS:-3}"
+DURATION="${DURATION:-8s}"            # of every measured wrk run
+WARMUP="${WARMUP:-2s}"                # of each target's warm-up run, before round 1
+THREADS="${THREADS:-2}"               # wrk threads
+CONNS="${CONNS:-32}"                  # wrk connections (to nginx)
+WORKERS="${WORKERS:-}"                # "" = the role's default: one per core, at least 2 (webdemo.settings)
+UPSTREAM_KEEPALIVE="${UPSTREAM_KEEPALIVE:-32}"   # nginx_upstream_keepalive
+COPY_LATEST="${COPY_LATEST:-1}"
 NGINX="${NGINX:-/usr/sbin/nginx}"
+PORT_BASE="${PORT_BASE:-18080}"
+PATHS=(/api/v1/health /api/v1/info)
+SERVERS=(gunicorn-on gunicorn-off granian-on granian-off)
 
-for tool in wrk "$NGINX" "$PYTHON"; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y wrk nginx-light)" >&2; exit 2; }
+for tool in wrk curl systemd-socket-activate "$NGINX" "$PYTHON"; do
+  command -v "$tool" >/dev/null || { echo "bench: missing $tool (scripts/setup.sh installs wrk, nginx-light)" >&2; exit 2; }
 done
+[[ "$DURATION" =~ ^[0-9]+s$ && "$WARMUP" =~ ^[0-9]+s$ ]] || { echo "bench: DURATION/WARMUP as <N>s" >&2; exit 2; }
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "bench: ROUNDS must be a positive integer" >&2; exit 2; }
 
 TMP="$(mktemp -d /tmp/webdemo-bench.XXXXXX)"
-chmod 755 "$TMP"   # nginx workers (www-data) must reach the gunicorn unix sockets
+chmod 755 "$TMP"
 PIDS=()
 cleanup() {
   local pid
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   done
   rm -rf "$TMP"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-if [[ "$UPSTREAM" == unix ]]; then
-  BIND_ON="unix:$TMP/on.sock" BIND_OFF="unix:$TMP/off.sock"
-else
-  BIND_ON="127.0.0.1:18091" BIND_OFF="127.0.0.1:18092"
-fi
-
-start_gunicorn() {  # name bind metrics
-  local name=$1 bind=$2 metrics=$3
-  mkdir -p "$TMP/$name-prom"
-  env -u PROMETHEUS_MULTIPROC_DIR \
-    PYTHONPATH="$ROOT/app/src" \
-    PROMETHEUS_MULTIPROC_DIR="$TMP/$name-prom" \
-    WEBDEMO_BIND="$bind" WEBDEMO_WORKERS="$WORKERS" WEBDEMO_WORKER_CLASS="$WORKER_CLASS" \
-    WEBDEMO_THREADS="$GTHREADS" WEBDEMO_METRICS_ENABLED="$metrics" WEBDEMO_LOG_LEVEL=warning \
-    "$PYTHON" -m gunicorn -c python:webdemo.gunicorn_conf webdemo.wsgi:app \
-    >"$TMP/$name.log" 2>&1 &
+# --- the servers, as the app role's units run them ------------------------------------------------------------------
+start_server() {  # name (gunicorn-on, granian-off, ...)
+  local name=$1 server=${1%-*} metrics=true
+  [[ ${1##*-} == off ]] && metrics=false
+  local sock="$TMP/$name.sock" prom="$TMP/$name-prom"
+  mkdir -p "$prom"
+  local -a cmd
+  if [[ $server == gunicorn ]]; then
+    cmd=("$PYTHON" -m gunicorn --config python:webdemo.gunicorn_conf webdemo.wsgi:app)
+  else
+    cmd=("$PYTHON" -m webdemo.granian_server)
+  fi
+  # webdemo.env of the role with its defaults (roles/app/templates/webdemo.env.j2); the socket is systemd's.
+  local -a env=(
+    "PYTHONPATH=$ROOT/app/src" "PATH=$PATH" "LANG=C.UTF-8"
+    "WEBDEMO_SERVER=$server" "WEBDEMO_BIND=unix:$sock" "WEBDEMO_THREADS=1" "WEBDEMO_WORKER_CLASS=gthread"
+    "WEBDEMO_TIMEOUT=30" "WEBDEMO_GRACEFUL_TIMEOUT=30" "WEBDEMO_KEEPALIVE=5" "WEBDEMO_ACCESS_LOG=off"
+    "WEBDEMO_LOG_LEVEL=info" "WEBDEMO_MAX_REQUESTS=0" "WEBDEMO_MAX_BODY_BYTES=1048576"
+    "WEBDEMO_INFO_ENABLED=true" "WEBDEMO_METRICS_ENABLED=$metrics" "PROMETHEUS_MULTIPROC_DIR=$prom"
+  )
+  [[ -n "$WORKERS" ]] && env+=("WEBDEMO_WORKERS=$WORKERS")
+  local -a flags=()
+  local e
+  for e in "${env[@]}"; do flags+=(-E "$e"); done
+  # Like webdemo.socket: the socket exists before the server, which starts on the first connection and gets it as
+  # fd 3 (LISTEN_FDS=1, LISTEN_PID = its own pid: systemd-socket-activate execs the server).
+  systemd-socket-activate -l "$sock" "${flags[@]}" "${cmd[@]}" >"$TMP/$name.log" 2>&1 &
   PIDS+=($!)
 }
-start_gunicorn on "$BIND_ON" true
-start_gunicorn off "$BIND_OFF" false
+for s in "${SERVERS[@]}"; do start_server "$s"; done
 
-upstream_server() { echo "server $1;"; }
-if [[ "$UPSTREAM_KEEPALIVE" -gt 0 ]]; then
-  KEEPALIVE_BLOCK="keepalive $UPSTREAM_KEEPALIVE; keepalive_requests 10000; keepalive_timeout 4s;"
-else
-  KEEPALIVE_BLOCK=""
-fi
-mkdir -p "$TMP/nginx"
-cat >"$TMP/nginx.conf" <<NGINX
-worker_processes auto;
-pid $TMP/nginx.pid;
-error_log $TMP/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $TMP/nginx/body;
-  proxy_temp_path $TMP/nginx/proxy;
-  fastcgi_temp_path $TMP/nginx/fastcgi;
-  uwsgi_temp_path $TMP/nginx/uwsgi;
-  scgi_temp_path $TMP/nginx/scgi;
-  upstream webdemo_on  { $(upstream_server "$BIND_ON") $KEEPALIVE_BLOCK }
-  upstream webdemo_off { $(upstream_server "$BIND_OFF") $KEEPALIVE_BLOCK }
-  proxy_http_version 1.1;
-  proxy_set_header Connection "";
-  proxy_set_header Host \$host;
-  proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-  proxy_connect_timeout 2s;
-  proxy_read_timeout 35s;
-  server {
-    listen 127.0.0.1:$PORT_STATIC;
-    location / { default_type application/json; return 200 '{"success": true}'; }
-  }
-  server { listen 127.0.0.1:$PORT_ON;  location / { proxy_pass http://webdemo_on; } }
-  server { listen 127.0.0.1:$PORT_OFF; location / { proxy_pass http://webdemo_off; } }
+# --- nginx -----------------------------------------------------------------------------------------------------------
+port_of() {  # target name -> nginx port
+  case $1 in
+    static) echo "$PORT_BASE" ;;
+    gunicorn-on) echo $((PORT_BASE + 1)) ;;
+    gunicorn-off) echo $((PORT_BASE + 2)) ;;
+    granian-on) echo $((PORT_BASE + 3)) ;;
+    granian-off) echo $((PORT_BASE + 4)) ;;
+  esac
 }
-NGINX
+user_line=""
+# As root, nginx's workers would run as nobody, who may not connect to the sockets (mode 0755 / 0660): run them as us.
+[[ $(id -u) == 0 ]] && user_line="user $(id -un) $(id -gn);"
+{
+  echo "$user_line"
+  echo "worker_processes auto;"
+  echo "pid $TMP/nginx.pid;"
+  echo "error_log $TMP/nginx-error.log warn;"
+  echo "events { worker_connections 4096; }"
+  echo "http {"
+  # No access log: nginx's log write is the same for every target; the bench compares the servers behind it.
+  echo "  access_log off;"
+  echo "  keepalive_timeout 15s; keepalive_requests 1000;"
+  for d in client_body proxy fastcgi uwsgi scgi; do echo "  ${d}_temp_path $TMP/nginx-$d;"; done
+  # The proxy settings of the role's nginx.conf.j2 (backend mode).
+  echo "  proxy_http_version 1.1;"
+  echo "  proxy_set_header Connection \"\";"
+  echo "  proxy_set_header Host \$host;"
+  echo "  proxy_set_header X-Real-IP \$remote_addr;"
+  echo "  proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;"
+  echo "  proxy_set_header X-Forwarded-Proto \$scheme;"
+  echo "  proxy_set_header X-Request-ID \$request_id;"
+  echo "  proxy_connect_timeout 2s; proxy_read_timeout 35s; proxy_send_timeout 10s;"
+  echo "  server { listen 127.0.0.1:$PORT_BASE; location / { default_type application/json; return 200 '{\"success\": true}'; } }"
+  for s in "${SERVERS[@]}"; do
+    echo "  upstream $s { server unix:$TMP/$s.sock; keepalive $UPSTREAM_KEEPALIVE; keepalive_timeout 4s; }"
+    echo "  server { listen 127.0.0.1:$(port_of "$s"); location / { proxy_pass http://$s; } }"
+  done
+  echo "}"
+} >"$TMP/nginx.conf"
 "$NGINX" -t -q -c "$TMP/nginx.conf" -e "$TMP/nginx-error.log"
 "$NGINX" -c "$TMP/nginx.conf" -e "$TMP/nginx-error.log" -g 'daemon off;' &
 PIDS+=($!)
 
-wait_ok() {  # url
-  for _ in $(seq 100); do
-    if curl -fsS -o /dev/null "$1" 2>/dev/null; then return 0; fi
-    sleep 0.1
+wait_ok() {  # url: the first request starts the server behind it (socket activation)
+  for _ in $(seq 150); do
+    if curl -fsS -o /dev/null --max-time 10 "$1" 2>/dev/null; then return 0; fi
+    sleep 0.2
   done
-  echo "not ready: $1" >&2; tail -n 5 "$TMP"/*.log >&2; exit 1
+  echo "bench: not ready: $1" >&2
+  tail -n 20 "$TMP"/*.log >&2
+  exit 1
 }
-wait_ok "http://127.0.0.1:$PORT_STATIC/"
-wait_ok "http://127.0.0.1:$PORT_ON/api/v1/health"
-wait_ok "http://127.0.0.1:$PORT_OFF/api/v1/health"
+wait_ok "http://127.0.0.1:$PORT_BASE/"
+for s in "${SERVERS[@]}"; do wait_ok "http://127.0.0.1:$(port_of "$s")/api/v1/health"; done
+sleep 1  # every worker spawned
 
-run_wrk() {  # name url round
-  wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$2" >"$TMP/wrk-$1-$3.txt"
-  echo "== round $3 $1: $(grep -E 'Requests/sec' "$TMP/wrk-$1-$3.txt" | tr -s ' ')" \
-       "p50 $(awk '$1=="50%"{print $2}' "$TMP/wrk-$1-$3.txt")" \
-       "p99 $(awk '$1=="99%"{print $2}' "$TMP/wrk-$1-$3.txt")"
-}
-TARGETS=(
-  "static http://127.0.0.1:$PORT_STATIC/"
-  "health http://127.0.0.1:$PORT_ON/api/v1/health"
-  "health-nometrics http://127.0.0.1:$PORT_OFF/api/v1/health"
-  "info http://127.0.0.1:$PORT_ON/api/v1/info"
-)
-for t in "${TARGETS[@]}"; do wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "${t#* }" >/dev/null; done
+# --- the runs --------------------------------------------------------------------------------------------------------
+TARGETS=("static /")
+for p in "${PATHS[@]}"; do for s in "${SERVERS[@]}"; do TARGETS+=("$s $p"); done; done
+n=${#TARGETS[@]}
+secs=$(( ${#TARGETS[@]} * (ROUNDS * ${DURATION%s} + ${WARMUP%s}) ))
+echo "bench: ${n} targets x ${ROUNDS} rounds x ${DURATION} (+${WARMUP} warm-up each), wrk -t${THREADS} -c${CONNS}:" \
+     "about $((secs / 60)) min $((secs % 60)) s"
+slug() { local t=${1%% *} p=${1#* }; p=${p//\//_}; echo "$t${p%_}"; }   # "granian-on /api/v1/info" -> granian-on_api_v1_info
+url_of() { echo "http://127.0.0.1:$(port_of "${1%% *}")${1#* }"; }
+
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
+STAT_BEFORE="$(head -1 /proc/stat)"
+echo "bench: load average before: $LOAD_BEFORE (other jobs on the machine skew every figure; compare rows of one run)"
+for t in "${TARGETS[@]}"; do
+  echo "bench: warm-up ${WARMUP} ${t}"
+  wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "$(url_of "$t")" >"$TMP/warmup-$(slug "$t").txt"
+done
 for round in $(seq "$ROUNDS"); do
-  for t in "${TARGETS[@]}"; do run_wrk "${t%% *}" "${t#* }" "$round"; done
+  for i in $(seq 0 $((n - 1))); do
+    t=${TARGETS[$(( (i + round - 1) % n ))]}
+    out="$TMP/wrk-$(slug "$t")-$round.txt"
+    printf 'bench: round %d/%d  %d/%d  %-13s %-15s ' "$round" "$ROUNDS" $((i + 1)) "$n" "${t%% *}" "${t#* }"
+    wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$(url_of "$t")" >"$out"
+    printf '%10s req/s  p50 %8s  p99 %8s\n' "$(awk '/^Requests\/sec/{print $2}' "$out")" \
+      "$(awk '$1=="50%"{print $2}' "$out")" "$(awk '$1=="99%"{print $2}' "$out")"
+  done
 done
 
-# Sanity: the metrics-on gunicorn counted the benchmark's requests.
-curl -fsS "http://127.0.0.1:$PORT_ON/metrics" | grep -c '^http_request_duration_seconds_count' >/dev/null
+# The metrics-on servers' own count of what they served (the readiness request included), summed over workers.
+for s in gunicorn-on granian-on; do
+  curl -fsS "http://127.0.0.1:$(port_of "$s")/metrics" >"$TMP/metrics-$s.txt"
+done
 
-mkdir -p "$HERE/results"
-STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
-ROUNDS="$ROUNDS" DURATION="$DURATION" THREADS="$THREADS" CONNS="$CONNS" WORKERS="$WORKERS" \
-WORKER_CLASS="$WORKER_CLASS" GTHREADS="$GTHREADS" UPSTREAM="$UPSTREAM" \
-UPSTREAM_KEEPALIVE="$UPSTREAM_KEEPALIVE" \
-"$PYTHON" - "$TMP" "$HERE/results/$STAMP" <<PY
-import json, re, sys, platform, os
-tmp, out = sys.argv[1], sys.argv[2]
-def ms(v, unit):
-    return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-import glob, statistics
-res = {}
-for name in ("static", "health", "health-nometrics", "info"):
-    rounds = []
-    for path in sorted(glob.glob(f"{tmp}/wrk-{name}-*.txt")):
-        text = open(path).read()
-        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-        p = {q: ms(*re.search(rf"\s{q}%\s+([\d.]+)(us|ms|s)\b", text).groups())
-             for q in ("50", "99")}
-        errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-        rounds.append({"rps": rps, "p50_ms": p["50"], "p99_ms": p["99"],
-                       "non_2xx": int(errors.group(1)) if errors else 0,
-                       "socket_errors": bool(re.search("Socket errors", text))})
-    res[name] = {k: statistics.median(r[k] for r in rounds) for k in ("rps", "p50_ms", "p99_ms")}
-    res[name]["non_2xx"] = sum(r["non_2xx"] for r in rounds)
-    res[name]["socket_errors"] = any(r["socket_errors"] for r in rounds)
-    res[name]["rounds"] = rounds
-summary = {
-    "health_over_static": res["health"]["rps"] / res["static"]["rps"],
-    "metrics_cost_pct": 100 * (1 - res["health"]["rps"] / res["health-nometrics"]["rps"]),
-}
-meta = {k: os.environ.get(k) for k in ("ROUNDS", "DURATION", "THREADS", "CONNS", "WORKERS", "WORKER_CLASS",
-                                       "GTHREADS", "UPSTREAM", "UPSTREAM_KEEPALIVE")}
-meta["cpus"] = os.cpu_count(); meta["python"] = platform.python_version()
-json.dump({"config": meta, "results": res, "summary": summary}, open(out + ".json", "w"), indent=2)
-lines = ["median of rounds:", "", "| target | req/s | p50 ms | p99 ms | non-2xx |", "|---|---:|---:|---:|---:|"]
-lines += [f"| {n} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['non_2xx']} |"
-          for n, r in res.items()]
-lines += ["", f"health/static = {summary['health_over_static']:.3f}x "
-              f"(target >= 0.10), metrics cost = {summary['metrics_cost_pct']:.1f}% (target <= 5)",
-          "", "config: " + json.dumps(meta)]
-open(out + ".md", "w").write("\n".join(lines) + "\n")
-print("\n".join(lines))
+# How much of the machine the bench had: every CPU's busy time over the runs, and the bench's own (nginx, the servers
+# and their workers, wrk and curl); the rest went to other jobs on the machine.
+STAT_AFTER="$(head -1 /proc/stat)"
+times >"$TMP/times.txt"   # (not in a subshell) the user and system time of this shell's finished children: wrk, curl
+"$PYTHON" - "$TMP/cpu.json" "$STAT_BEFORE" "$STAT_AFTER" "$(tail -1 "$TMP/times.txt")" "${PIDS[@]}" <<'PY'
+import json, os, re, sys
+import psutil
+out, before, after, wrk = sys.argv[1:5]
+def busy(line):
+    v = [int(x) for x in line.split()[1:]]
+    return sum(v[:8]) - v[3] - v[4], sum(v[:8])  # all but idle and iowait; total
+(b0, t0), (b1, t1) = busy(before), busy(after)
+hz = os.sysconf("SC_CLK_TCK")
+own = sum(float(m) * 60 + float(s) for m, s in re.findall(r"(\d+)m([\d.]+)s", wrk))
+for pid in map(int, sys.argv[5:]):
+    try:
+        proc = psutil.Process(pid)
+        for p in [proc, *proc.children(recursive=True)]:
+            c = p.cpu_times()
+            own += c.user + c.system + c.children_user + c.children_system
+    except psutil.Error:
+        pass
+cpus = os.cpu_count() or 1
+wall = (t1 - t0) / hz / cpus
+json.dump({"wall_s": wall, "busy_cores": (b1 - b0) / hz / wall, "bench_cores": own / wall,
+           "other_cores": max(0.0, (b1 - b0) / hz - own) / wall, "cpus": cpus}, open(out, "w"))
 PY
-echo "results: $HERE/results/$STAMP.{json,md}"
+
+# --- results ---------------------------------------------------------------------------------------------------------
+STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$HERE/results"
+cat >"$TMP/config.json" <<JSON
+{"rounds": $ROUNDS, "duration": "$DURATION", "warmup": "$WARMUP", "wrk_threads": $THREADS, "wrk_connections": $CONNS,
+ "workers": "${WORKERS:-default (cores, min 2)}", "upstream": "unix socket (systemd-socket-activate)",
+ "upstream_keepalive": $UPSTREAM_KEEPALIVE, "nginx": "$("$NGINX" -v 2>&1 | sed 's/.*: //')",
+ "wrk": "$(wrk -v 2>&1 | head -1 | awk '{print $2}')", "stamp": "$STAMP",
+ "load_before": "$LOAD_BEFORE", "load_after": "$(cut -d' ' -f1-3 /proc/loadavg)"}
+JSON
+latest=()
+[[ "$COPY_LATEST" == 1 ]] && latest=(--latest "$ROOT/docs/bench")
+if ! "$PYTHON" "$HERE/report.py" "$TMP" "$HERE/results/$STAMP" "${latest[@]}"; then
+  cp -r "$TMP" "$HERE/results/$STAMP-raw"
+  echo "bench: the report failed; the raw outputs are in bench/results/$STAMP-raw (report.py DIR OUT)" >&2
+  exit 1
+fi

@@ -191,6 +191,29 @@ def test_configmap_carries_the_app_settings(chart):
     assert envfrom == [{"configMapRef": {"name": "webdemo"}}]
 
 
+def test_the_server_is_a_value_default_gunicorn(chart):
+    """config.server reaches the container as WEBDEMO_SERVER (the image's entrypoint starts that server)."""
+    default = chart.render()
+    assert one(default, "ConfigMap")["data"]["WEBDEMO_SERVER"] == "gunicorn"
+    granian = chart.render(values={"config": {"server": "granian"}})
+    assert one(granian, "ConfigMap")["data"]["WEBDEMO_SERVER"] == "granian"
+    # The container takes the ConfigMap whole and does not override the variable (nor a command: the image's own).
+    c = container(granian)
+    assert c["envFrom"][0] == {"configMapRef": {"name": "webdemo"}}
+    assert "WEBDEMO_SERVER" not in {e["name"] for e in c.get("env", [])}
+    assert "command" not in c and "args" not in c
+    # A server change alone rolls the pods.
+    assert checksum(granian) != checksum(default)
+    # The writable places are the same for both servers: the metrics emptyDir and /tmp, on a read-only root.
+    assert container(granian)["volumeMounts"] == container(default)["volumeMounts"]
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_granian_accepts_stdout_access_log(chart):
+    data = one(chart.render(values={"config": {"server": "granian", "accessLog": "-"}}), "ConfigMap")["data"]
+    assert (data["WEBDEMO_SERVER"], data["WEBDEMO_ACCESS_LOG"]) == ("granian", "-")
+
+
 def test_security_context(chart):
     docs = chart.render()
     pod = pod_spec(docs)
@@ -436,6 +459,17 @@ BAD_VALUES = [
         id="external-secret-unknown-store-kind",
     ),
     pytest.param({"podAntiAffinity": {"type": "sometimes"}}, ["podAntiAffinity"], id="unknown-anti-affinity"),
+    pytest.param({"config": {"server": "uwsgi"}}, ["/config/server", "'gunicorn', 'granian'"], id="unknown-server"),
+    pytest.param(
+        {"config": {"server": "granian", "maxRequests": 1000}},
+        ["config.maxRequests (1000) recycles gunicorn workers; granian cannot"],
+        id="granian-max-requests",
+    ),
+    pytest.param(
+        {"config": {"server": "granian", "accessLog": "/tmp/access.log"}},
+        ['config.accessLog "/tmp/access.log": granian writes its access log to stdout only'],
+        id="granian-access-log-file",
+    ),
     pytest.param({"replicas": 2}, ["replicas"], id="misspelled-key"),
     pytest.param(
         {"terminationGracePeriodSeconds": 30}, ["terminationGracePeriodSeconds (30) must exceed"], id="short-grace"
@@ -498,6 +532,8 @@ TEMPLATE_ONLY = {
     "ingress-api-prefix",
     "ingress-metrics",
     "hsts-without-kong",
+    "granian-max-requests",
+    "granian-access-log-file",
 }
 
 

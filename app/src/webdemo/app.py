@@ -19,6 +19,7 @@ from .settings import Settings
 log = logging.getLogger("webdemo")
 
 HEALTH = "/api/v1/health"
+INFO = "/api/v1/info"
 _HEALTH_BODY = b'{"success": true}'
 _JSON = "application/json"
 _REASONS = {
@@ -107,11 +108,12 @@ def request_limit_error(environ: dict[str, Any]) -> tuple[str, list[tuple[str, s
 class WebDemo(bottle.Bottle):
     """A Bottle app that carries its settings and metrics (None when metrics are disabled).
 
-    Its WSGI entry (__call__) checks the request limits, answers GET/HEAD /api/v1/health with a
-    response built once (the load balancers' and the load tests' hot path; the same status, headers
-    and body Bottle would send), hands everything else to Bottle, and times and observes every
-    request when metrics are on: a request costs one histogram observation and nothing that could
-    be done once.
+    Its WSGI entry (__call__) checks the request limits, answers a plain GET/HEAD of
+    /api/v1/health (a response built once: the load balancers' and the load tests' hot path) and
+    of /api/v1/info (headers built once, the body the JSON of info.collect()) itself, with the
+    same status, headers and body Bottle would send, hands everything else to Bottle, and times
+    and observes every request when metrics are on: a request costs one histogram observation and
+    nothing that could be done once.
     """
 
     def __init__(self, settings: Settings, metrics: Metrics | None, **kwargs: Any) -> None:
@@ -119,22 +121,42 @@ class WebDemo(bottle.Bottle):
         # bottle.Bottle refuses to set an attribute twice: each is set once, here.
         self.settings = settings
         self.metrics = metrics
-        # /api/v1/health is a constant unless a test delay makes its handler sleep.
+        # Answered here unless a test delay makes the handlers sleep (then Bottle's route does).
         self.health_constant = not (settings.allow_test_delay and settings.test_delay_seconds)
         self.health_headers: list[tuple[str, str]] = [
             ("Content-Type", _JSON),
             ("Content-Length", str(len(_HEALTH_BODY))),
         ]
-        self._observe_health: dict[str, Callable[[float], None]] = {}
+        # The paths answered here; /api/v1/info only when it is a route at all.
+        self._fast_paths = (HEALTH, INFO) if settings.info_enabled else (HEALTH,)
+        # (path, method) -> the observe function of its histogram child (GET/HEAD, status 200).
+        self._observe_fast: dict[tuple[str, str], Callable[[float], None]] = {}
 
-    def _fast(self, environ: dict[str, Any]) -> bool:
-        """A plain GET/HEAD /api/v1/health: the constant answer applies (no body to check)."""
-        return (
+    def _fast(self, environ: dict[str, Any]) -> str | None:
+        """The path of a plain GET/HEAD /api/v1/health or /api/v1/info (no body to check) when
+        this class answers it, else None (Bottle does)."""
+        if (
             self.health_constant
-            and environ.get("PATH_INFO") == HEALTH
             and environ.get("REQUEST_METHOD") in ("GET", "HEAD")
             and not environ.get("CONTENT_LENGTH")
-        )
+        ):
+            path = environ.get("PATH_INFO")
+            if path in self._fast_paths:
+                return path
+        return None
+
+    def _answer(self, path: str, environ: dict[str, Any], start_response: Callable[..., Any]):
+        """The answer to _fast's path, or None when info.collect() failed (Bottle's route then
+        answers the request, with its JSON 500 if it fails again)."""
+        if path == HEALTH:
+            start_response("200 OK", self.health_headers[:])
+            return [b"" if environ["REQUEST_METHOD"] == "HEAD" else _HEALTH_BODY]
+        try:
+            body = json.dumps(info.collect()).encode()  # what Bottle's JSON plugin sends
+        except Exception:
+            return None
+        start_response("200 OK", [("Content-Type", _JSON), ("Content-Length", str(len(body)))])
+        return [b"" if environ["REQUEST_METHOD"] == "HEAD" else body]
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         metrics = self.metrics
@@ -142,9 +164,11 @@ class WebDemo(bottle.Bottle):
             refused = request_limit_error(environ)
             if refused is not None:
                 return _refuse(environ, start_response, refused)
-            if self._fast(environ):
-                start_response("200 OK", self.health_headers[:])
-                return [b"" if environ["REQUEST_METHOD"] == "HEAD" else _HEALTH_BODY]
+            path = self._fast(environ)
+            if path is not None:
+                body = self._answer(path, environ, start_response)
+                if body is not None:
+                    return body
             return self.wsgi(environ, start_response)
 
         start = time.perf_counter()
@@ -153,15 +177,16 @@ class WebDemo(bottle.Bottle):
             body = _refuse(environ, start_response, refused)
             _observe(metrics, environ, UNMATCHED, refused[0][:3], start)
             return body
-        if self._fast(environ):
-            method = environ["REQUEST_METHOD"]
-            start_response("200 OK", self.health_headers[:])
-            body = [b"" if method == "HEAD" else _HEALTH_BODY]
-            observe = self._observe_health.get(method)
-            if observe is None:
-                observe = self._observe_health[method] = metrics.observer(method, HEALTH, "200")
-            observe(time.perf_counter() - start)
-            return body
+        path = self._fast(environ)
+        if path is not None:
+            body = self._answer(path, environ, start_response)
+            if body is not None:
+                key = (path, environ["REQUEST_METHOD"])
+                observe = self._observe_fast.get(key)
+                if observe is None:
+                    observe = self._observe_fast[key] = metrics.observer(key[1], path, "200")
+                observe(time.perf_counter() - start)
+                return body
 
         status = ["500"]
 

@@ -131,6 +131,37 @@ def test_health_constant_answer_is_what_bottle_sends(make_app):
             assert (a.status, a.headers, a.body) == (b.status, b.headers, b.body)
 
 
+def test_info_answer_is_what_bottle_sends(make_app, monkeypatch):
+    # The same facts for both apps, so the bytes can be compared.
+    facts = {"name": "Linux", "hostname": "h\u00e9", "totalMem": 1 << 34, "loadAverage": [0.5]}
+    monkeypatch.setattr("webdemo.info.collect", lambda: dict(facts))
+    for metrics in ("true", "false"):
+        fast = make_app(WEBDEMO_METRICS_ENABLED=metrics)
+        slow = make_app(
+            WEBDEMO_METRICS_ENABLED=metrics,
+            WEBDEMO_TEST_DELAY_SECONDS="0.001",
+            WEBDEMO_ALLOW_TEST_DELAY="true",
+        )
+        for method in ("GET", "HEAD"):
+            for path in ("/api/v1/info", "/api/v1/info?x=1"):
+                a, b = call(fast, path, method=method), call(slow, path, method=method)
+                assert (a.status, a.headers, a.body) == (b.status, b.headers, b.body)
+        assert call(fast, "/api/v1/info").json() == facts
+
+
+def test_info_failure_is_bottles_json_500_and_observed(app, monkeypatch):
+    def broken():
+        raise OSError("no /proc")
+
+    monkeypatch.setattr("webdemo.info.collect", broken)
+    res = call(app, "/api/v1/info")
+    assert res.status == 500
+    assert res.json() == {"success": False, "error": "internal server error"}
+    body = call(app, "/metrics").body.decode()
+    labels = 'method="GET",path="/api/v1/info",status_code="500"'
+    assert f"http_request_duration_seconds_count{{{labels}}} 1.0" in body
+
+
 @pytest.mark.parametrize(
     ("path", "headers", "status", "error"),
     [

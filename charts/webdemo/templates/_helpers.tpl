@@ -77,6 +77,14 @@ Deployment, so `helm template`, `helm lint` and `helm install` all stop here wit
 {{- if and $v.config.metricsEnabled (gt (int $v.config.workers) 1) (not $v.metricsDir.path) -}}
 {{- fail "values: metricsDir.path is required with config.metricsEnabled and more than one worker (PROMETHEUS_MULTIPROC_DIR)" -}}
 {{- end -}}
+{{- if eq $v.config.server "granian" -}}
+{{- if gt (int $v.config.maxRequests) 0 -}}
+{{- fail (printf "values: config.maxRequests (%d) recycles gunicorn workers; granian cannot (it refuses to start): set it to 0 with config.server granian" (int $v.config.maxRequests)) -}}
+{{- end -}}
+{{- if not (has (lower $v.config.accessLog) (list "-" "off" "false" "no" "0")) -}}
+{{- fail (printf "values: config.accessLog %q: granian writes its access log to stdout only; use \"-\" or \"off\" with config.server granian" $v.config.accessLog) -}}
+{{- end -}}
+{{- end -}}
 {{- if and $v.podDisruptionBudget.enabled (hasKey $v.podDisruptionBudget "maxUnavailable") (hasKey $v.podDisruptionBudget "minAvailable") -}}
 {{- fail "values: podDisruptionBudget takes maxUnavailable or minAvailable, not both" -}}
 {{- end -}}
