@@ -7,7 +7,10 @@ Standard library only, so it runs as is on a lab host (the fault suite copies it
 it there, next to the load balancers). Each worker thread keeps one keep-alive connection and sends GET
 requests one after another (https: URLs over TLS, verified against the system's trust store or --cafile); a
 request counts as failed when it raises (refused, reset, timed out, TLS error) or answers anything but 200. A
-failed connection is replaced by a new one for the next request: nothing is retried.
+failed connection is replaced by a new one for the next request: nothing is retried. Like urllib3 (requests) and
+browsers, a worker does not send on a kept-alive connection the server has already closed (an idle keep-alive
+connection may be closed at any time, RFC 9112 9.3; nginx does so at every reload): it opens a new one instead.
+A connection the server closes after the request was sent still counts as a failure.
 
 It stops by itself: after --max-seconds, after --max-requests, or as soon as --stop-file exists. The CSV has a
 line per request: start (epoch seconds), elapsed_ms, outcome (the status code, or the exception's name).
@@ -19,6 +22,7 @@ import argparse
 import csv
 import http.client
 import json
+import select
 import ssl
 import sys
 import threading
@@ -40,6 +44,15 @@ class Sample:
     @property
     def end(self) -> float:
         return self.start + self.elapsed_ms / 1000
+
+
+def closed_by_peer(connection) -> bool:
+    """True when an idle kept-alive connection is readable: the server closed it (or sent what no request asked)."""
+    sock = connection.sock
+    if sock is None:
+        return False
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)
 
 
 def connector(url, *, timeout=10, cafile=None):
@@ -89,6 +102,9 @@ def run(
                 if budget[0] <= 0:
                     return
                 budget[0] -= 1
+            if connection is not None and closed_by_peer(connection):
+                connection.close()
+                connection = None
             if connection is None:
                 connection = connect()
             start, begun = time.time(), time.monotonic()
