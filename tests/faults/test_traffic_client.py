@@ -9,7 +9,8 @@ from webdemo_tools import traffic
 
 
 class Flaky(BaseHTTPRequestHandler):
-    """200 for /ok; 503 for /fail; the connection dropped without an answer for /drop."""
+    """200 for /ok; 503 for /fail; the connection dropped without an answer for /drop; for /idle-close a 200
+    that keeps the connection alive by its headers, then closed by the server while idle (nginx at a reload)."""
 
     protocol_version = "HTTP/1.1"
 
@@ -18,6 +19,9 @@ class Flaky(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         status = 200 if self.path == "/ok" else 503
+        if self.path == "/idle-close":
+            status = 200
+            self.close_connection = True
         body = b'{"success": true}'
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
@@ -55,6 +59,18 @@ def test_a_non_200_answer_and_a_dropped_connection_are_failures():
     assert traffic.summary(bad)["failures"] == {"503": 5}
     assert traffic.summary(dropped)["failed"] == 3
     assert all(s.outcome != "200" for s in dropped)
+
+
+def test_a_kept_alive_connection_the_server_closed_while_idle_is_not_reused():
+    server = serve()
+    try:
+        samples = traffic.run(
+            f"http://127.0.0.1:{server.server_port}/idle-close", concurrency=2, pause_ms=50, max_requests=20
+        )
+    finally:
+        server.shutdown()
+    assert len(samples) == 20
+    assert {s.outcome for s in samples} == {"200"}
 
 
 def test_a_refused_connection_is_a_failure_and_the_time_bound_holds():
