@@ -15,6 +15,8 @@
 #               which fetches the pinned toolchain from the Go module proxy
 #   java        Java and Maven (Debian's default-jdk-headless and maven when missing)
 #   helm        helm and kubeconform, pinned, built from the Go module proxy (scripts/install-helm.sh)
+#   k8s         the lab's Kubernetes cluster parts (scripts/build-k8s.sh, pins in scripts/k8s/) and the node's
+#               Debian packages (containerd, runc, CNI plugins, conntrack)
 #   jmeter      the JMeter archive assembled from Maven Central (scripts/build-jmeter-mirror.sh)
 #   keystore    the lab's JMeter RMI keystore (scripts/make-lab-rmi-keystore.sh)
 #
@@ -24,7 +26,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-all_steps=(packages venv docker base-image go java helm jmeter keystore)
+all_steps=(packages venv docker base-image go java helm k8s jmeter keystore)
 
 say() { printf '\n== setup: %s\n' "$*"; }
 
@@ -121,6 +123,10 @@ step_helm() {
   scripts/install-helm.sh
 }
 
+step_k8s() {
+  apt_install containerd runc containernetworking-plugins conntrack iptables && scripts/build-k8s.sh
+}
+
 step_jmeter() {
   scripts/build-jmeter-mirror.sh
 }
@@ -138,6 +144,7 @@ declare -A what=(
   [go]="pinned Go toolchain from the Go module proxy (~1 min the first time)"
   [java]="Java and Maven (Debian's when missing, ~1 min the first time)"
   [helm]="helm and kubeconform, pinned, built with go install (~4 min the first time)"
+  [k8s]="Kubernetes cluster parts, one go build from the Go module proxy, cached by pin (~9 min the first time)"
   [jmeter]="JMeter archive from Maven Central, the lab's http://mirror:8088/ (~70 s the first time)"
   [keystore]="JMeter RMI keystore of the lab, for the distributed load test over TLS (~2 s the first time)"
 )

@@ -7,6 +7,10 @@
 #             image: Debian's go 1.19 fetches the pinned Go toolchain from the module proxy
 #   chart     helm lint/template + kubeconform on three value sets, chart unit tests, bad values, the k8s role up
 #             to the cluster boundary, the container image built and smoke-tested
+#   k8s       the lab's one-node Kubernetes cluster (scripts/build-k8s.sh, cached; playbooks/k8s-lab.yml): the production
+#             release path (playbooks/k8s.yml -i inventories/local-k8s: helm upgrade --install --atomic --wait, helm
+#             test), the pods, a rolling update and an atomic rollback under traffic, pods killed, HPA out and in
+#             (tests/k8s); the cluster is removed afterwards (playbooks/lab-destroy.yml)
 #   molecule  `molecule test` of every role scenario
 #   stack     (only when named) `molecule test` of the stack scenario, molecule/default
 #   lab       tests/lab/site.sh: site.yml on inventories/local twice (second run must change nothing), requests on
@@ -23,7 +27,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1
 
-all_stages=(lint unit setup chart molecule lab faults)
+all_stages=(lint unit setup chart k8s molecule lab faults)
 stages=("$@")
 ((${#stages[@]})) || stages=("${all_stages[@]}")
 
@@ -38,7 +42,7 @@ stage_lint() {
 
 stage_unit() {
   pytest -q -p no:cacheprovider app/tests tests --ignore=tests/lab --ignore=tests/chart \
-    --ignore=tests/faults/test_faults.py
+    --ignore=tests/faults/test_faults.py --ignore=tests/k8s
 }
 
 stage_setup() {
@@ -47,6 +51,20 @@ stage_setup() {
 
 stage_chart() {
   tests/chart/run.sh
+}
+
+# The cluster's parts are built once (cached by their pins); the app's image is built when missing. The cluster is
+# removed whatever the tests found, so a failed run leaves nothing behind.
+stage_k8s() {
+  local status=0
+  scripts/build-k8s.sh || return 1
+  docker image inspect webdemo:dev >/dev/null 2>&1 || scripts/build-image.sh || return 1
+  ansible-playbook playbooks/k8s-lab.yml -i inventories/local-k8s || status=1
+  if ((status == 0)); then
+    pytest -q -p no:cacheprovider -s tests/k8s || status=1
+  fi
+  ansible-playbook playbooks/lab-destroy.yml -i inventories/local-k8s || status=1
+  return $status
 }
 
 # The role scenarios. The stack scenario (`molecule test` at the root: site.yml over three hosts, a backend stopped
