@@ -5,7 +5,7 @@
 #             unit tests of the alert rules, the PromQL checker against a real Prometheus
 #   setup     the toolchain part of scripts/setup.sh (go, java) in a clean Debian 12 container of the lab's base
 #             image: Debian's go 1.19 fetches the pinned Go toolchain from the module proxy
-#   chart     helm lint/template + kubeconform on three value sets, chart unit tests, bad values, the k8s role up
+#   chart     helm lint/template + kubeconform on four value sets, chart unit tests, bad values, the k8s role up
 #             to the cluster boundary, the container image built and smoke-tested
 #   k8s       the lab's one-node Kubernetes cluster (scripts/build-k8s.sh, cached; playbooks/k8s-lab.yml): the production
 #             release path (playbooks/k8s.yml -i inventories/local-k8s: helm upgrade --install --atomic --wait, helm
