@@ -34,7 +34,12 @@ def run_playbook(tmp_path, plays, *args):
     return subprocess.run(
         [str(ANSIBLE_PLAYBOOK), str(path), *args, "-e", "ansible_python_interpreter=" + sys.executable],
         cwd=ROOT,
-        env={**os.environ, "ANSIBLE_ROLES_PATH": f"{tmp_path / 'roles'}:{ROOT / 'roles'}"},
+        # No cached facts of the lab (ansible.cfg's fact cache) in the renders.
+        env={
+            **os.environ,
+            "ANSIBLE_ROLES_PATH": f"{tmp_path / 'roles'}:{ROOT / 'roles'}",
+            "ANSIBLE_CACHE_PLUGIN": "memory",
+        },
         capture_output=True,
         text=True,
         timeout=300,
@@ -55,7 +60,10 @@ def render(tmp_path, inventory, host, names=("prometheus.yml", "prometheus.servi
     ]
     (role / "tasks" / "main.yml").write_text(yaml.safe_dump(tasks))
     plays = [{"name": "Render", "hosts": host, "gather_facts": False, "roles": ["prometheus_render"]}]
-    result = run_playbook(tmp_path, plays, "-i", str(inventory), "-e", "ansible_connection=local")
+    # Rendered here as the user running the tests: the production inventory's become is for its SSH hosts.
+    result = run_playbook(
+        tmp_path, plays, "-i", str(inventory), "-e", "ansible_connection=local", "-e", "ansible_become=false"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return {name: out / name for name in names}
 

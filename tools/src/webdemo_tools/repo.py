@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,12 +29,14 @@ def ansible(
     program: str, *args: str, local: bool = False, timeout: int = 300, cwd: Path | None = None
 ) -> subprocess.CompletedProcess:
     """One of the virtualenv's Ansible commands (ansible, ansible-playbook, ...) run from the repository; with
-    local=True (plays on the controller only) this Python is the hosts' interpreter. The result is returned,
-    never raised."""
+    local=True (plays on the controller only) this Python is the hosts' interpreter. Facts are not read from or
+    written to the repository's fact cache (ansible.cfg), so a test never depends on what ran before it. The
+    result is returned, never raised."""
     interpreter = ["-e", f"ansible_python_interpreter={sys.executable}"] if local else []
     return subprocess.run(  # noqa: S603 (the virtualenv's own Ansible)
         [str(Path(sys.executable).parent / program), *args, *interpreter],
         cwd=cwd or root(),
+        env={**os.environ, "ANSIBLE_CACHE_PLUGIN": "memory"},
         capture_output=True,
         text=True,
         timeout=timeout,
