@@ -16,7 +16,6 @@ CLIENT_HOST = "gen1"
 REMOTE_DIR = "/var/tmp/webdemo-faults"
 REPORT = []  # one row per scenario, printed at the end of the session
 # How a request fails when the connection it travels on dies with the faulted part (not refused, not an error answer).
-CONNECTION_LOST = {"RemoteDisconnected", "ConnectionResetError", "BrokenPipeError", "IncompleteRead", "TimeoutError"}
 
 
 @pytest.fixture(scope="session")
@@ -92,9 +91,7 @@ class Traffic:
         lost_in_flight = 0
         if in_flight is not None:
             t0, t1 = in_flight
-            lost_in_flight = sum(
-                1 for s in self.samples if not s.ok and s.outcome in CONNECTION_LOST and s.start <= t1 and s.end >= t0
-            )
+            lost_in_flight = traffic.lost_in_flight(self.samples, t0, t1)
         row = {
             "scenario": self.name,
             "sent": total["sent"],

@@ -103,3 +103,16 @@ def test_summary_windows_and_csv_round_trip(tmp_path):
     path = tmp_path / "run.csv"
     traffic.write_csv(samples, path)
     assert traffic.read_csv(path.read_text()) == samples
+
+
+def test_only_connections_lost_inside_the_window_count_as_in_flight():
+    samples = [
+        traffic.Sample(10.0, 500.0, "RemoteDisconnected"),  # on the wire at 10.2: in flight
+        traffic.Sample(10.1, 150.0, "ConnectionResetError"),  # on the wire until 10.25: in flight
+        traffic.Sample(10.0, 50.0, "ConnectionResetError"),  # over before the window
+        traffic.Sample(10.2, 5.0, "ConnectionRefusedError"),  # refused: never in flight
+        traffic.Sample(10.3, 5.0, "502"),  # an answer: never in flight
+        traffic.Sample(12.0, 5.0, "RemoteDisconnected"),  # after the window
+        traffic.Sample(10.4, 5.0, "200"),
+    ]
+    assert traffic.lost_in_flight(samples, 10.2, 11.0) == 2

@@ -30,7 +30,6 @@ RELEASE = "webdemo"
 SELECTOR = "app.kubernetes.io/name=webdemo,app.kubernetes.io/instance=webdemo"
 CONTAINERD_SOCKET = "/run/webdemo-k8s/containerd/containerd.sock"
 # How a request fails when the connection it travels on dies with the pod (not refused, not an error answer).
-CONNECTION_LOST = {"RemoteDisconnected", "ConnectionResetError", "BrokenPipeError", "IncompleteRead", "TimeoutError"}
 REPORT: list[dict] = []
 
 
@@ -183,9 +182,7 @@ class Traffic:
         lost = 0
         if in_flight is not None:
             t0, t1 = in_flight
-            lost = sum(
-                1 for s in self.samples if not s.ok and s.outcome in CONNECTION_LOST and s.start <= t1 and s.end >= t0
-            )
+            lost = traffic.lost_in_flight(self.samples, t0, t1)
         row = {
             "scenario": self.name,
             "sent": total["sent"],

@@ -135,6 +135,19 @@ def run(
     return sorted(samples, key=lambda s: s.start)
 
 
+# How a request fails when the connection it was on dies (the peer crashed, was killed or vanished), as opposed to
+# a refused connection or an error status.
+CONNECTION_LOST = frozenset(
+    {"RemoteDisconnected", "ConnectionResetError", "BrokenPipeError", "IncompleteRead", "TimeoutError"}
+)
+
+
+def lost_in_flight(samples, t0, t1):
+    """Failed requests that were on the wire in [t0, t1] and died with their connection (never refused or answered
+    with an error status): what a killed process took with it."""
+    return sum(1 for s in samples if not s.ok and s.outcome in CONNECTION_LOST and s.start <= t1 and s.end >= t0)
+
+
 def percentile(values, p):
     """Nearest-rank percentile (0 for no values)."""
     if not values:
